@@ -1,0 +1,104 @@
+/**
+ * Builds the Fastify app from its configuration and dependencies. No listen, no signals, no process exit:
+ * tests build a real app in-process and close it in teardown; src/server.ts runs it as a process.
+ *
+ * Contract: the caller owns the database handle (opens, migrates and closes it). `app.close()` closes every
+ * WebSocket with 1012 and writes pending playback state before it resolves.
+ */
+import { readFileSync } from 'node:fs'
+import { TypeBoxValidatorCompiler, registerAjvFormats, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Config } from './config.js'
+import type { DatabaseHandle } from './db/client.js'
+import { errorBody } from './errors.js'
+import { registerDocs } from './http/docs.js'
+import { toHttpError } from './http/errors.js'
+import { developmentIdentity, type IdentityResolver } from './http/identity.js'
+import { opsRoutes } from './http/ops-routes.js'
+import { roomRoutes } from './http/room-routes.js'
+import { createMetrics, type Metrics } from './metrics.js'
+import { systemClock, type Clock } from './rooms/clock.js'
+import { RoomRepository } from './rooms/room-repository.js'
+import { RoomService } from './rooms/room-service.js'
+import { SHARED_SCHEMAS } from './rooms/shapes.js'
+
+registerAjvFormats()
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The caller's user id; set on every route that needs an identity. */
+    userId: string
+  }
+}
+
+export interface AppDependencies {
+  config: Config
+  database: DatabaseHandle
+  clock?: Clock
+  identity?: IdentityResolver
+  /** A logger instance to use instead of building one from config (tests pass a silent one). */
+  logger?: FastifyBaseLogger | boolean
+}
+
+export interface App {
+  app: FastifyInstance
+  rooms: RoomService
+  metrics: Metrics
+}
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
+
+export async function buildApp (deps: AppDependencies): Promise<App> {
+  const { config, database } = deps
+  const clock = deps.clock ?? systemClock
+  const app = Fastify({
+    ...(typeof deps.logger === 'object' ? { loggerInstance: deps.logger } : { logger: deps.logger ?? { level: config.logLevel } }),
+    bodyLimit: config.bodyLimitBytes,
+    forceCloseConnections: true,
+    return503OnClosing: true
+  }).withTypeProvider<TypeBoxTypeProvider>()
+  app.setValidatorCompiler(TypeBoxValidatorCompiler)
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema)
+
+  const metrics = createMetrics()
+  const identity = deps.identity ?? developmentIdentity()
+  const rooms = new RoomService(new RoomRepository(database.db), clock, {
+    disconnectGraceMs: config.disconnectGraceMs,
+    emptyRoomTtlMs: config.emptyRoomTtlMs,
+    maxRoomParticipants: config.maxRoomParticipants,
+    maxRoomsPerHost: config.maxRoomsPerHost,
+    playbackFlushMs: config.playbackFlushMs
+  }, app.log)
+
+  app.setErrorHandler((error, request, reply) => {
+    const { status, body } = toHttpError(error)
+    if (status >= 500) request.log.error({ err: error }, 'request failed')
+    else request.log.info({ code: body.code, msg: body.message }, 'request refused')
+    metrics.errors.inc({ code: body.code, transport: 'http' })
+    return reply.status(status).send(body)
+  })
+  app.setNotFoundHandler((request, reply) => {
+    metrics.errors.inc({ code: 'NOT_FOUND', transport: 'http' })
+    return reply.status(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`))
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpDuration.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000
+    )
+  })
+
+  app.decorateRequest('userId', '')
+  await registerDocs(app, VERSION)
+  await app.register(opsRoutes, { database, metrics })
+  await app.register(async (authenticated) => {
+    authenticated.addHook('onRequest', async (request) => {
+      request.userId = (await identity.resolve({ headers: request.headers, query: request.query as Record<string, unknown> })).userId
+    })
+    await authenticated.register(roomRoutes, { rooms })
+  })
+
+  app.addHook('onReady', async () => { await rooms.start() })
+  app.addHook('onClose', async () => { await rooms.stop() })
+  return { app, rooms, metrics }
+}

@@ -1,0 +1,150 @@
+/**
+ * Every environment variable the server reads, parsed and validated once at start.
+ *
+ * Contract: `loadConfig` either returns a fully typed Config or throws a ConfigError whose message names
+ * every variable that is wrong and why. Nothing else in the code base reads `process.env`.
+ * The README's configuration table mirrors VARIABLES below.
+ */
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+export interface Config {
+  port: number
+  host: string
+  /** Postgres connection string; undefined means the embedded PGlite database in `dataDir`. */
+  databaseUrl: string | undefined
+  /** PGlite data directory, or `memory://` for a throw-away in-memory database. */
+  dataDir: string
+  databasePoolMax: number
+  logLevel: LogLevel
+  nodeEnv: string
+  disconnectGraceMs: number
+  emptyRoomTtlMs: number
+  maxRoomParticipants: number
+  maxRoomsPerHost: number
+  heartbeatMs: number
+  playbackFlushMs: number
+  shutdownTimeoutMs: number
+  bodyLimitBytes: number
+  auth: AuthConfig
+}
+
+export interface AuthConfig {
+  jwtSecret: string | undefined
+  jwtPublicKey: string | undefined
+  jwksUrl: string | undefined
+  issuer: string | undefined
+  audience: string | undefined
+}
+
+export class ConfigError extends Error {
+  constructor (readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+interface IntRule { name: string, fallback: number, min: number, max: number }
+
+/** Documented defaults; the README table is written from these. */
+export const INT_VARIABLES = {
+  port: { name: 'PORT', fallback: 3000, min: 0, max: 65535 },
+  databasePoolMax: { name: 'DATABASE_POOL_MAX', fallback: 10, min: 2, max: 1000 },
+  disconnectGraceMs: { name: 'DISCONNECT_GRACE_MS', fallback: 10_000, min: 0, max: 86_400_000 },
+  emptyRoomTtlMs: { name: 'EMPTY_ROOM_TTL_MS', fallback: 300_000, min: 0, max: 2_592_000_000 },
+  maxRoomParticipants: { name: 'MAX_ROOM_PARTICIPANTS', fallback: 100, min: 1, max: 100_000 },
+  maxRoomsPerHost: { name: 'MAX_ROOMS_PER_HOST', fallback: 10, min: 1, max: 100_000 },
+  heartbeatMs: { name: 'HEARTBEAT_MS', fallback: 30_000, min: 100, max: 3_600_000 },
+  playbackFlushMs: { name: 'PLAYBACK_FLUSH_MS', fallback: 1000, min: 10, max: 1000 },
+  shutdownTimeoutMs: { name: 'SHUTDOWN_TIMEOUT_MS', fallback: 10_000, min: 100, max: 600_000 },
+  bodyLimitBytes: { name: 'BODY_LIMIT_BYTES', fallback: 16_384, min: 256, max: 10_485_760 }
+} as const satisfies Record<string, IntRule>
+
+export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
+  const problems: string[] = []
+
+  const int = (rule: IntRule): number => {
+    const raw = env[rule.name]
+    if (raw === undefined || raw.trim() === '') return rule.fallback
+    if (!/^\d+$/.test(raw.trim())) {
+      problems.push(`${rule.name}=${JSON.stringify(raw)} is not a whole number (allowed ${rule.min}..${rule.max})`)
+      return rule.fallback
+    }
+    const value = Number(raw.trim())
+    if (value < rule.min || value > rule.max) {
+      problems.push(`${rule.name}=${raw} is out of range (allowed ${rule.min}..${rule.max})`)
+      return rule.fallback
+    }
+    return value
+  }
+
+  const text = (name: string): string | undefined => {
+    const raw = env[name]
+    return raw === undefined || raw.trim() === '' ? undefined : raw.trim()
+  }
+
+  const databaseUrl = text('DATABASE_URL')
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL must start with postgres:// or postgresql:// (unset it to use the embedded database)')
+  }
+
+  const logLevel = (text('LOG_LEVEL') ?? 'info') as LogLevel
+  if (!LOG_LEVELS.includes(logLevel)) {
+    problems.push(`LOG_LEVEL=${JSON.stringify(env.LOG_LEVEL)} must be one of ${LOG_LEVELS.join(', ')}`)
+  }
+
+  const host = text('HOST') ?? '0.0.0.0'
+  const nodeEnv = text('NODE_ENV') ?? 'development'
+
+  const auth: AuthConfig = {
+    jwtSecret: env.AUTH_JWT_SECRET === undefined || env.AUTH_JWT_SECRET === '' ? undefined : env.AUTH_JWT_SECRET,
+    jwtPublicKey: text('AUTH_JWT_PUBLIC_KEY')?.replace(/\\n/g, '\n'),
+    jwksUrl: text('AUTH_JWKS_URL'),
+    issuer: text('AUTH_JWT_ISSUER'),
+    audience: text('AUTH_JWT_AUDIENCE')
+  }
+  const keys = [auth.jwtSecret, auth.jwtPublicKey, auth.jwksUrl].filter((k) => k !== undefined)
+  if (keys.length > 1) {
+    problems.push('set only one of AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY and AUTH_JWKS_URL')
+  }
+  if (auth.jwtSecret !== undefined && Buffer.byteLength(auth.jwtSecret) < 32) {
+    problems.push('AUTH_JWT_SECRET must be at least 32 bytes long (HS256 needs a 256-bit key)')
+  }
+  if (auth.jwtPublicKey !== undefined && !auth.jwtPublicKey.includes('-----BEGIN PUBLIC KEY-----')) {
+    problems.push('AUTH_JWT_PUBLIC_KEY must be a PEM public key (-----BEGIN PUBLIC KEY-----)')
+  }
+  if (auth.jwksUrl !== undefined && !/^https?:\/\/\S+$/.test(auth.jwksUrl)) {
+    problems.push('AUTH_JWKS_URL must be an http(s) URL')
+  }
+  if (keys.length === 0 && nodeEnv === 'production') {
+    problems.push('NODE_ENV=production needs AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY or AUTH_JWKS_URL: ' +
+      'development identity (x-user-id) is refused in production')
+  }
+
+  const config: Config = {
+    port: int(INT_VARIABLES.port),
+    host,
+    databaseUrl,
+    dataDir: text('DATA_DIR') ?? './data',
+    databasePoolMax: int(INT_VARIABLES.databasePoolMax),
+    logLevel,
+    nodeEnv,
+    disconnectGraceMs: int(INT_VARIABLES.disconnectGraceMs),
+    emptyRoomTtlMs: int(INT_VARIABLES.emptyRoomTtlMs),
+    maxRoomParticipants: int(INT_VARIABLES.maxRoomParticipants),
+    maxRoomsPerHost: int(INT_VARIABLES.maxRoomsPerHost),
+    heartbeatMs: int(INT_VARIABLES.heartbeatMs),
+    playbackFlushMs: int(INT_VARIABLES.playbackFlushMs),
+    shutdownTimeoutMs: int(INT_VARIABLES.shutdownTimeoutMs),
+    bodyLimitBytes: int(INT_VARIABLES.bodyLimitBytes),
+    auth
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  return config
+}
+
+/** True when any JWT key is configured; otherwise identity comes from development headers. */
+export function isJwtMode (auth: AuthConfig): boolean {
+  return auth.jwtSecret !== undefined || auth.jwtPublicKey !== undefined || auth.jwksUrl !== undefined
+}

@@ -1,0 +1,64 @@
+/**
+ * The error codes of shared/protocol.md, each with the HTTP status REST answers with and the
+ * `error` title of the ErrorResponse body. WebSocket `error` events carry the same body.
+ *
+ * Contract: code is the only thing a client may branch on; message is for humans and may change.
+ */
+export const ERROR_CODES = {
+  UNAUTHORIZED: { status: 401, title: 'Unauthorized' },
+  VALIDATION_FAILED: { status: 400, title: 'Bad Request' },
+  INVALID_MESSAGE: { status: 400, title: 'Bad Request' },
+  UNKNOWN_EVENT: { status: 400, title: 'Bad Request' },
+  INVALID_ROOM_ID: { status: 400, title: 'Bad Request' },
+  ROOM_NOT_FOUND: { status: 404, title: 'Not Found' },
+  ROOM_CLOSED: { status: 410, title: 'Gone' },
+  ROOM_FULL: { status: 409, title: 'Conflict' },
+  NOT_IN_ROOM: { status: 403, title: 'Forbidden' },
+  NOT_HOST: { status: 403, title: 'Forbidden' },
+  USER_NOT_IN_ROOM: { status: 409, title: 'Conflict' },
+  INVALID_CHAT_ID: { status: 400, title: 'Bad Request' },
+  RATE_LIMITED: { status: 429, title: 'Too Many Requests' },
+  ROOM_LIMIT_REACHED: { status: 429, title: 'Too Many Requests' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload Too Large' },
+  NOT_FOUND: { status: 404, title: 'Not Found' },
+  SERVICE_UNAVAILABLE: { status: 503, title: 'Service Unavailable' },
+  INTERNAL_ERROR: { status: 500, title: 'Internal Server Error' }
+} as const
+
+export type ErrorCode = keyof typeof ERROR_CODES
+export const ERROR_CODE_NAMES = Object.keys(ERROR_CODES) as ErrorCode[]
+
+export interface ErrorBody {
+  error: string
+  message: string
+  code: ErrorCode
+}
+
+/** A failure the client caused or may retry; its message is safe to show. */
+export class AppError extends Error {
+  readonly status: number
+  constructor (readonly code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'AppError'
+    this.status = ERROR_CODES[code].status
+  }
+
+  toBody (): ErrorBody {
+    return { error: ERROR_CODES[this.code].title, message: this.message, code: this.code }
+  }
+}
+
+/** The database did not take a read or write; nothing was changed. Clients may retry. */
+export class ServiceUnavailableError extends AppError {
+  constructor (cause: unknown) {
+    super('SERVICE_UNAVAILABLE', 'the database is unavailable; nothing was changed, try again shortly', { cause })
+    this.name = 'ServiceUnavailableError'
+  }
+}
+
+export function errorBody (code: ErrorCode, message: string): ErrorBody {
+  return { error: ERROR_CODES[code].title, message, code }
+}
+
+/** The body for any unexpected failure: never the cause's message, stack or SQL. */
+export const INTERNAL_ERROR_BODY: ErrorBody = errorBody('INTERNAL_ERROR', 'an unexpected error occurred')

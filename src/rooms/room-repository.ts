@@ -1,0 +1,216 @@
+/**
+ * Persistence of rooms, participants and the audit log.
+ *
+ * Contract: every method that changes membership or the host does so in one transaction together with its
+ * room_events row, so the database never holds a change without its audit entry. Any failure to reach the
+ * database or to commit surfaces as ServiceUnavailableError, and then nothing was changed.
+ * Host changes are compare-and-set on the current host: a write that finds another host changes nothing.
+ */
+import { and, asc, count, desc, eq, inArray, lt, or, sql } from 'drizzle-orm'
+import type { Database } from '../db/client.js'
+import { roomEvents, roomParticipants, rooms, type RoomEventType, type StoredPlayback } from '../db/schema.js'
+import { AppError, ServiceUnavailableError } from '../errors.js'
+
+export interface RoomRecord {
+  id: string
+  name: string
+  hostId: string
+  isActive: boolean
+  createdAt: Date
+  closedAt: Date | null
+  emptySince: Date | null
+  currentVideo: StoredPlayback | null
+}
+
+export interface ParticipantRecord {
+  userId: string
+  joinedAt: Date
+}
+
+export interface RoomWithParticipants extends RoomRecord {
+  /** In join order. */
+  participants: ParticipantRecord[]
+}
+
+export interface PageCursor {
+  createdAt: Date
+  id: string
+}
+
+export type HostChangeReason = 'transfer' | 'host_left' | 'host_disconnected'
+
+export interface HostChange {
+  from: string
+  to: string
+  reason: HostChangeReason
+}
+
+/** Thrown inside a transaction when a compare-and-set finds the host already changed. */
+export class HostConflictError extends AppError {
+  constructor (roomId: string) {
+    super('NOT_HOST', `the host of room ${roomId} changed meanwhile`)
+  }
+}
+
+const roomColumns = {
+  id: rooms.id,
+  name: rooms.name,
+  hostId: rooms.hostId,
+  isActive: rooms.isActive,
+  createdAt: rooms.createdAt,
+  closedAt: rooms.closedAt,
+  emptySince: rooms.emptySince,
+  currentVideo: rooms.currentVideo
+}
+
+type Tx = Parameters<Parameters<Database['transaction']>[0]>[0]
+
+export class RoomRepository {
+  constructor (private readonly db: Database) {}
+
+  /** Creates an active room. With `firstParticipant` the creator is in it at once (WebSocket create_room). */
+  async createRoom (input: { name: string, hostId: string, firstParticipant?: ParticipantRecord }): Promise<RoomRecord> {
+    return await this.guard(async () => await this.db.transaction(async (tx) => {
+      const [room] = await tx.insert(rooms).values({
+        name: input.name,
+        hostId: input.hostId,
+        emptySince: input.firstParticipant === undefined ? sql`now()` : null
+      }).returning(roomColumns)
+      if (room === undefined) throw new Error('insert returned no row')
+      await this.audit(tx, room.id, 'created', input.hostId, { name: input.name })
+      if (input.firstParticipant !== undefined) {
+        await tx.insert(roomParticipants).values({ roomId: room.id, ...input.firstParticipant })
+        await this.audit(tx, room.id, 'joined', input.firstParticipant.userId)
+      }
+      return room
+    }))
+  }
+
+  async countActiveRoomsHostedBy (hostId: string): Promise<number> {
+    return await this.guard(async () => {
+      const [row] = await this.db.select({ n: count() }).from(rooms)
+        .where(and(eq(rooms.hostId, hostId), eq(rooms.isActive, true)))
+      return Number(row?.n ?? 0)
+    })
+  }
+
+  async findRoom (id: string): Promise<RoomWithParticipants | null> {
+    return await this.guard(async () => {
+      const [room] = await this.db.select(roomColumns).from(rooms).where(eq(rooms.id, id))
+      if (room === undefined) return null
+      const participants = await this.db.select({ userId: roomParticipants.userId, joinedAt: roomParticipants.joinedAt })
+        .from(roomParticipants).where(eq(roomParticipants.roomId, id))
+        .orderBy(asc(roomParticipants.joinedAt), asc(roomParticipants.seq))
+      return { ...room, participants }
+    })
+  }
+
+  /** Open rooms, newest first, strictly after `after` in that order. */
+  async listActiveRooms (limit: number, after?: PageCursor): Promise<RoomRecord[]> {
+    return await this.guard(async () => {
+      const position = after === undefined
+        ? undefined
+        : or(lt(rooms.createdAt, after.createdAt), and(eq(rooms.createdAt, after.createdAt), lt(rooms.id, after.id)))
+      return await this.db.select(roomColumns).from(rooms)
+        .where(and(eq(rooms.isActive, true), position))
+        .orderBy(desc(rooms.createdAt), desc(rooms.id))
+        .limit(limit)
+    })
+  }
+
+  /** Every open room with its participants: what a starting process reads back. */
+  async loadActiveRooms (): Promise<RoomWithParticipants[]> {
+    return await this.guard(async () => {
+      const active = await this.db.select(roomColumns).from(rooms).where(eq(rooms.isActive, true)).orderBy(asc(rooms.createdAt))
+      if (active.length === 0) return []
+      const members = await this.db.select({ roomId: roomParticipants.roomId, userId: roomParticipants.userId, joinedAt: roomParticipants.joinedAt })
+        .from(roomParticipants)
+        .where(inArray(roomParticipants.roomId, active.map((r) => r.id)))
+        .orderBy(asc(roomParticipants.joinedAt), asc(roomParticipants.seq))
+      const byRoom = new Map<string, ParticipantRecord[]>(active.map((r) => [r.id, []]))
+      for (const m of members) byRoom.get(m.roomId)?.push({ userId: m.userId, joinedAt: m.joinedAt })
+      return active.map((r) => ({ ...r, participants: byRoom.get(r.id) ?? [] }))
+    })
+  }
+
+  async addParticipant (roomId: string, participant: ParticipantRecord): Promise<void> {
+    await this.guard(async () => await this.db.transaction(async (tx) => {
+      await tx.insert(roomParticipants).values({ roomId, ...participant }).onConflictDoNothing()
+      await tx.update(rooms).set({ emptySince: null }).where(eq(rooms.id, roomId))
+      await this.audit(tx, roomId, 'joined', participant.userId)
+    }))
+  }
+
+  /**
+   * Removes a participant; with `hostChange` the host moves in the same transaction (compare-and-set);
+   * with `emptySince` the room is marked empty from that moment (its TTL starts).
+   */
+  async removeParticipant (roomId: string, userId: string, options: { reason: 'left' | 'disconnected', hostChange?: HostChange, emptySince?: Date }): Promise<void> {
+    await this.guard(async () => await this.db.transaction(async (tx) => {
+      await tx.delete(roomParticipants).where(and(eq(roomParticipants.roomId, roomId), eq(roomParticipants.userId, userId)))
+      await this.audit(tx, roomId, 'left', userId, { reason: options.reason })
+      if (options.hostChange !== undefined) await this.casHost(tx, roomId, options.hostChange, userId)
+      if (options.emptySince !== undefined) await tx.update(rooms).set({ emptySince: options.emptySince }).where(eq(rooms.id, roomId))
+    }))
+  }
+
+  /** Compare-and-set of the host; false (nothing changed) when the host is no longer `change.from`. */
+  async transferHost (roomId: string, change: HostChange, actorId: string): Promise<boolean> {
+    try {
+      await this.guard(async () => await this.db.transaction(async (tx) => { await this.casHost(tx, roomId, change, actorId) }))
+      return true
+    } catch (err) {
+      if (err instanceof HostConflictError) return false
+      throw err
+    }
+  }
+
+  /** Closes an active room and empties it; false when it was not active. */
+  async closeRoom (roomId: string, reason: string, actorId: string | null): Promise<boolean> {
+    return await this.guard(async () => await this.db.transaction(async (tx) => {
+      const closed = await tx.update(rooms)
+        .set({ isActive: false, closedAt: sql`now()`, closeReason: reason, emptySince: null })
+        .where(and(eq(rooms.id, roomId), eq(rooms.isActive, true)))
+        .returning({ id: rooms.id })
+      if (closed.length === 0) return false
+      await tx.delete(roomParticipants).where(eq(roomParticipants.roomId, roomId))
+      await this.audit(tx, roomId, 'closed', actorId, { reason })
+      return true
+    }))
+  }
+
+  async savePlayback (roomId: string, playback: StoredPlayback): Promise<void> {
+    await this.guard(async () => {
+      await this.db.update(rooms).set({ currentVideo: playback }).where(eq(rooms.id, roomId))
+    })
+  }
+
+  /** The audit trail of one room, oldest first. */
+  async listEvents (roomId: string): Promise<Array<{ type: RoomEventType, actorId: string | null, data: Record<string, unknown>, createdAt: Date }>> {
+    return await this.guard(async () => await this.db
+      .select({ type: roomEvents.type, actorId: roomEvents.actorId, data: roomEvents.data, createdAt: roomEvents.createdAt })
+      .from(roomEvents).where(eq(roomEvents.roomId, roomId)).orderBy(asc(roomEvents.id)))
+  }
+
+  private async casHost (tx: Tx, roomId: string, change: HostChange, actorId: string): Promise<void> {
+    const moved = await tx.update(rooms).set({ hostId: change.to })
+      .where(and(eq(rooms.id, roomId), eq(rooms.hostId, change.from), eq(rooms.isActive, true)))
+      .returning({ id: rooms.id })
+    if (moved.length === 0) throw new HostConflictError(roomId)
+    await this.audit(tx, roomId, 'host_changed', actorId, { from: change.from, to: change.to, reason: change.reason })
+  }
+
+  private async audit (tx: Tx, roomId: string, type: RoomEventType, actorId: string | null, data: Record<string, unknown> = {}): Promise<void> {
+    await tx.insert(roomEvents).values({ roomId, type, actorId, data })
+  }
+
+  /** Domain errors pass through; anything else from the driver means the database did not take the call. */
+  private async guard<T> (work: () => Promise<T>): Promise<T> {
+    try {
+      return await work()
+    } catch (err) {
+      if (err instanceof AppError) throw err
+      throw new ServiceUnavailableError(err)
+    }
+  }
+}
