@@ -6,7 +6,13 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export type Metrics = ReturnType<typeof createMetrics>
 
-export function createMetrics () {
+/** Live values read when /metrics is scraped. */
+export interface MetricSources {
+  openRooms: () => number
+  participants: () => number
+}
+
+export function createMetrics (sources: MetricSources) {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   return {
@@ -19,8 +25,18 @@ export function createMetrics () {
       registers: [registry]
     }),
     wsConnections: new Gauge({ name: 'ws_connections', help: 'Open WebSocket connections', registers: [registry] }),
-    rooms: new Gauge({ name: 'rooms_open', help: 'Open rooms held in memory', registers: [registry] }),
-    participants: new Gauge({ name: 'room_participants', help: 'Participants of open rooms (connected or within the grace)', registers: [registry] }),
+    rooms: new Gauge({
+      name: 'rooms_open',
+      help: 'Open rooms held in memory',
+      registers: [registry],
+      collect () { this.set(sources.openRooms()) }
+    }),
+    participants: new Gauge({
+      name: 'room_participants',
+      help: 'Participants of open rooms (connected or within the grace)',
+      registers: [registry],
+      collect () { this.set(sources.participants()) }
+    }),
     messagesIn: new Counter({ name: 'ws_messages_in_total', help: 'WebSocket requests received, by type', labelNames: ['type'] as const, registers: [registry] }),
     messagesOut: new Counter({ name: 'ws_messages_out_total', help: 'WebSocket events delivered, by type', labelNames: ['type'] as const, registers: [registry] }),
     errors: new Counter({ name: 'errors_total', help: 'Error answers, by code and transport', labelNames: ['code', 'transport'] as const, registers: [registry] }),

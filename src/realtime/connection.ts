@@ -1,0 +1,153 @@
+/**
+ * One client connection's lifecycle above the socket: frame parsing, in-order handling, replies.
+ *
+ * Contracts:
+ * - Requests of one connection are handled strictly in the order their frames arrived; a request's
+ *   handling (including awaited database writes) finishes before the next one starts.
+ * - A request with an `id` gets exactly one reply carrying `replyTo`: its success event or `error`.
+ * - A bad frame is answered with `error` and never closes the connection; only binary frames (1003) do,
+ *   besides the transport's own limits.
+ */
+import { randomUUID } from 'node:crypto'
+import { Compile } from 'typebox/compile'
+import { AppError, errorBody, INTERNAL_ERROR_BODY, type ErrorBody } from '../errors.js'
+import type { Logger, RoomEvent } from '../rooms/room-service.js'
+import type { HubConnection } from './hub.js'
+import { CLOSE_CODES, RequestEnvelope, type ServerEvent } from './protocol.js'
+import type { Transport } from './transport.js'
+
+export interface ClientRequest {
+  type: string
+  id: string | undefined
+  data: Record<string, unknown>
+}
+
+export interface ConnectionHooks {
+  /** Handles one well-formed request; throws AppError to refuse it. */
+  dispatch (connection: ClientConnection, request: ClientRequest): Promise<void>
+  /** Called once per frame sent to this connection. */
+  onSent (type: string): void
+  /** Called for every error answered, with the request type when known. */
+  onError (connection: ClientConnection, code: ErrorBody['code'], requestType: string | undefined, data: Record<string, unknown> | undefined): void
+  logger: Logger
+}
+
+const envelope = Compile(RequestEnvelope)
+
+export class ClientConnection implements HubConnection {
+  readonly id = randomUUID()
+  /** Pending requests; each link runs after the previous one settled. */
+  private tail: Promise<void> = Promise.resolve()
+  /** Set once the deprecation warning for legacy channels was sent. */
+  legacyWarned = false
+  /** Heartbeat: cleared when a ping goes out, set again by the pong. */
+  alive = true
+  closed = false
+  /** Requests that already got their reply: a later failure must not answer them twice. */
+  private readonly answered = new WeakSet<ClientRequest>()
+
+  constructor (
+    private userIdValue: string,
+    readonly transport: Transport,
+    private readonly hooks: ConnectionHooks
+  ) {}
+
+  get userId (): string {
+    return this.userIdValue
+  }
+
+  /** Takes one inbound frame. Never throws. */
+  receive (frame: Buffer, isBinary: boolean): void {
+    if (this.closed) return
+    if (isBinary) {
+      this.close(CLOSE_CODES.UNSUPPORTED_DATA, 'binary frames are not accepted; send JSON text frames')
+      return
+    }
+    const parsed = parseRequest(frame)
+    this.tail = this.tail.then(async () => {
+      if (this.closed) return
+      if (parsed instanceof RequestError) {
+        this.sendError(parsed.replyTo, parsed.error, undefined, undefined)
+        return
+      }
+      await this.handle(parsed)
+    })
+  }
+
+  /** Sends an event to this connection alone. */
+  send (event: ServerEvent): void {
+    if (this.closed) return
+    this.transport.send(Buffer.from(JSON.stringify(event)))
+    this.hooks.onSent(event.type)
+  }
+
+  /** The answer to `request`: the event with `replyTo` (when the request had an id) and its room channel. */
+  reply (request: ClientRequest, event: RoomEvent, channel?: string): void {
+    this.answered.add(request)
+    this.send({
+      type: event.type as ServerEvent['type'],
+      ...(request.id === undefined ? {} : { replyTo: request.id }),
+      ...(channel === undefined ? {} : { channel }),
+      data: event.data
+    })
+  }
+
+  close (code: number, reason: string): void {
+    if (this.closed) return
+    this.closed = true
+    this.transport.close(code, reason)
+  }
+
+  /** Resolves when every request received so far has been handled (tests, shutdown). */
+  async settled (): Promise<void> {
+    await this.tail
+  }
+
+  private async handle (request: ClientRequest): Promise<void> {
+    try {
+      await this.hooks.dispatch(this, request)
+    } catch (err) {
+      if (this.answered.has(request)) {
+        this.hooks.logger.error({ err, type: request.type, userId: this.userId }, 'request failed after its reply was sent')
+        return
+      }
+      if (err instanceof AppError) {
+        this.sendError(request.id, err.toBody(), request.type, request.data)
+      } else {
+        this.hooks.logger.error({ err, type: request.type, userId: this.userId }, 'request failed')
+        this.sendError(request.id, INTERNAL_ERROR_BODY, request.type, request.data)
+      }
+    }
+  }
+
+  private sendError (replyTo: string | undefined, body: ErrorBody, requestType: string | undefined, data: Record<string, unknown> | undefined): void {
+    this.hooks.onError(this, body.code, requestType, data)
+    this.send({ type: 'error', ...(replyTo === undefined ? {} : { replyTo }), data: body })
+  }
+}
+
+class RequestError {
+  constructor (readonly error: ErrorBody, readonly replyTo: string | undefined) {}
+}
+
+/** Frame to request; malformed frames become the error to answer (with replyTo when the id is readable). */
+function parseRequest (frame: Buffer): ClientRequest | RequestError {
+  let value: unknown
+  try {
+    value = JSON.parse(frame.toString('utf8'))
+  } catch {
+    return new RequestError(errorBody('INVALID_MESSAGE', 'the frame is not JSON'), undefined)
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return new RequestError(errorBody('INVALID_MESSAGE', 'a request is a JSON object {type, id?, data}'), undefined)
+  }
+  const rawId = (value as { id?: unknown }).id
+  const replyTo = typeof rawId === 'string' && rawId.length >= 1 && rawId.length <= 64 ? rawId : undefined
+  if (!envelope.Check(value)) {
+    const first = envelope.Errors(value)[0]
+    const where = first === undefined ? '' : `${first.instancePath === '' ? 'request' : first.instancePath} ${first.message}`
+    return new RequestError(errorBody('INVALID_MESSAGE', `a request is a JSON object {type, id?, data}: ${where}`), replyTo)
+  }
+  const request = value as RequestEnvelope
+  return { type: request.type, id: request.id, data: request.data ?? {} }
+}
