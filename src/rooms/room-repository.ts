@@ -68,13 +68,16 @@ type Tx = Parameters<Parameters<Database['transaction']>[0]>[0]
 export class RoomRepository {
   constructor (private readonly db: Database) {}
 
-  /** Creates an active room. With `firstParticipant` the creator is in it at once (WebSocket create_room). */
-  async createRoom (input: { name: string, hostId: string, firstParticipant?: ParticipantRecord }): Promise<RoomRecord> {
+  /**
+   * Creates an active room. With `firstParticipant` the creator is in it at once (WebSocket create_room);
+   * without, it is empty from `emptySince` (the service's clock) and its TTL runs from then.
+   */
+  async createRoom (input: { name: string, hostId: string, firstParticipant?: ParticipantRecord, emptySince?: Date }): Promise<RoomRecord> {
     return await this.guard(async () => await this.db.transaction(async (tx) => {
       const [room] = await tx.insert(rooms).values({
         name: input.name,
         hostId: input.hostId,
-        emptySince: input.firstParticipant === undefined ? sql`now()` : null
+        emptySince: input.firstParticipant === undefined ? (input.emptySince ?? sql`now()`) : null
       }).returning(roomColumns)
       if (room === undefined) throw new Error('insert returned no row')
       await this.audit(tx, room.id, 'created', input.hostId, { name: input.name })

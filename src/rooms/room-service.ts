@@ -142,7 +142,7 @@ export class RoomService {
   async createRoom (hostId: string, name: string): Promise<Room> {
     return await this.queue.run(`host:${hostId}`, async () => {
       await this.assertBelowRoomLimit(hostId)
-      const record = await this.repository.createRoom({ name, hostId })
+      const record = await this.repository.createRoom({ name, hostId, emptySince: new Date(this.clock.now()) })
       const room = this.hydrate({ ...record, participants: [] })
       return room.toRoom(this.clock.now())
     })
