@@ -41,6 +41,7 @@ export function createMetrics (sources: MetricSources) {
     messagesOut: new Counter({ name: 'ws_messages_out_total', help: 'WebSocket events delivered, by type', labelNames: ['type'] as const, registers: [registry] }),
     errors: new Counter({ name: 'errors_total', help: 'Error answers, by code and transport', labelNames: ['code', 'transport'] as const, registers: [registry] }),
     refusals: new Counter({ name: 'permission_refusals_total', help: 'Requests refused for permission, by event and code', labelNames: ['event', 'code'] as const, registers: [registry] }),
+    slowConsumers: new Counter({ name: 'ws_slow_consumers_terminated_total', help: 'Sockets terminated for falling too far behind', registers: [registry] }),
     legacy: new Counter({ name: 'legacy_sync_messages_total', help: 'Uses of the deprecated 1-on-1 sync channels, by type', labelNames: ['type'] as const, registers: [registry] }),
     fanoutSeconds: new Histogram({
       name: 'ws_fanout_duration_seconds',

@@ -14,12 +14,19 @@ import { AppError, errorBody, INTERNAL_ERROR_BODY, type ErrorBody } from '../err
 import type { Logger, RoomEvent } from '../rooms/room-service.js'
 import type { HubConnection } from './hub.js'
 import { CLOSE_CODES, RequestEnvelope, type ServerEvent } from './protocol.js'
+import type { FloodDetector, TokenBucket } from './rate-limit.js'
 import type { Transport } from './transport.js'
 
 export interface ClientRequest {
   type: string
   id: string | undefined
   data: Record<string, unknown>
+}
+
+export interface ConnectionLimits {
+  bucket: TokenBucket
+  flood: FloodDetector
+  now: () => number
 }
 
 export interface ConnectionHooks {
@@ -43,13 +50,16 @@ export class ClientConnection implements HubConnection {
   /** Heartbeat: cleared when a ping goes out, set again by the pong. */
   alive = true
   closed = false
+  /** Set once the flood limit was passed: the connection is closing with 4429. */
+  private flooded = false
   /** Requests that already got their reply: a later failure must not answer them twice. */
   private readonly answered = new WeakSet<ClientRequest>()
 
   constructor (
     private userIdValue: string,
     readonly transport: Transport,
-    private readonly hooks: ConnectionHooks
+    private readonly hooks: ConnectionHooks,
+    private readonly limits?: ConnectionLimits
   ) {}
 
   get userId (): string {
@@ -58,9 +68,23 @@ export class ClientConnection implements HubConnection {
 
   /** Takes one inbound frame. Never throws. */
   receive (frame: Buffer, isBinary: boolean): void {
-    if (this.closed) return
+    if (this.closed || this.flooded) return
     if (isBinary) {
       this.close(CLOSE_CODES.UNSUPPORTED_DATA, 'binary frames are not accepted; send JSON text frames')
+      return
+    }
+    if (this.limits !== undefined && !this.limits.bucket.take(this.limits.now())) {
+      if (this.limits.flood.refuse(this.limits.now())) {
+        // Frames after this are ignored; answers already queued go out before the close.
+        this.flooded = true
+        this.tail = this.tail.then(() => { this.close(CLOSE_CODES.FLOODING, 'too many messages; slow down before reconnecting') })
+        return
+      }
+      const refused = parseRequest(frame)
+      const replyTo = refused instanceof RequestError ? refused.replyTo : refused.id
+      this.tail = this.tail.then(() => {
+        this.sendError(replyTo, errorBody('RATE_LIMITED', 'too many messages; this one was dropped'), refused instanceof RequestError ? undefined : refused.type, undefined)
+      })
       return
     }
     const parsed = parseRequest(frame)

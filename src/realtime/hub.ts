@@ -56,16 +56,21 @@ export class Hub {
   }
 
   /** Writes `frame` to every local subscriber but `exceptConnectionId`; returns how many got it. */
-  deliver (channel: string, frame: Buffer, exceptConnectionId?: string): number {
+  deliver (channel: string, frame: Buffer, exceptConnectionId?: string, coalesceKey?: string): number {
     const members = this.channels.get(channel)
     if (members === undefined) return 0
     let delivered = 0
     for (const connection of members.values()) {
       if (connection.id === exceptConnectionId) continue
-      connection.transport.send(frame)
+      connection.transport.send(frame, coalesceKey)
       delivered++
     }
     return delivered
+  }
+
+  /** How many local connections a channel has (e.g. one user's connections on their user channel). */
+  subscriberCount (channel: string): number {
+    return this.channels.get(channel)?.size ?? 0
   }
 
   get connectionCount (): number {

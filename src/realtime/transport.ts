@@ -3,8 +3,11 @@
  * imports `ws`, so hub, connection and handlers are tested with plain objects.
  */
 export interface Transport {
-  /** Queues one text frame; the same Buffer may be handed to many transports (fan-out). */
-  send (frame: Buffer): void
+  /**
+   * Queues one text frame; the same Buffer may be handed to many transports (fan-out). Frames with the same
+   * `coalesceKey` that are still queued because the client is behind are replaced by the newest one.
+   */
+  send (frame: Buffer, coalesceKey?: string): void
   /** Starts the closing handshake with a code clients act on (see CLOSE_CODES). */
   close (code: number, reason: string): void
   /** Drops the socket at once (missed heartbeat, slow consumer). */

@@ -17,7 +17,8 @@ import { dispatch, REQUEST_TYPES, type HandlerDeps } from './handlers.js'
 import { Hub } from './hub.js'
 import { LegacyRelay } from './legacy.js'
 import { CLOSE_CODES, MAX_FRAME_BYTES, PROTOCOL_VERSION, roomChannel, userChannel, type ServerEvent } from './protocol.js'
-import type { Transport } from './transport.js'
+import { FloodDetector, TokenBucket } from './rate-limit.js'
+import { WsTransport } from './ws-transport.js'
 
 export interface RealtimeOptions {
   rooms: RoomService
@@ -25,6 +26,13 @@ export interface RealtimeOptions {
   metrics: Metrics
   clock: Clock
   heartbeatMs: number
+  limits: {
+    wsMessagesPerSecond: number
+    wsMessageBurst: number
+    wsFloodLimit: number
+    maxConnectionsPerUser: number
+    slowConsumerBytes: number
+  }
   broker?: Broker
 }
 
@@ -39,25 +47,6 @@ declare module 'fastify' {
   }
 }
 
-class WsTransport implements Transport {
-  constructor (private readonly socket: WebSocket) {}
-  send (frame: Buffer): void {
-    this.socket.send(frame, { binary: false })
-  }
-
-  close (code: number, reason: string): void {
-    this.socket.close(code, reason)
-  }
-
-  terminate (): void {
-    this.socket.terminate()
-  }
-
-  get bufferedAmount (): number {
-    return this.socket.bufferedAmount
-  }
-}
-
 export async function registerRealtime (app: FastifyInstance, options: RealtimeOptions): Promise<Hub> {
   const { rooms, identity, metrics, clock } = options
   const hub = new Hub()
@@ -68,7 +57,8 @@ export async function registerRealtime (app: FastifyInstance, options: RealtimeO
 
   broker.onMessage((message) => {
     const started = performance.now()
-    const delivered = hub.deliver(message.channel, message.frame, message.exceptConnectionId)
+    const coalesceKey = message.type === 'sync' ? message.channel : undefined
+    const delivered = hub.deliver(message.channel, message.frame, message.exceptConnectionId, coalesceKey)
     if (delivered > 0) {
       metrics.messagesOut.inc({ type: message.type }, delivered)
       metrics.fanoutSeconds.observe((performance.now() - started) / 1000)
@@ -180,7 +170,21 @@ export async function registerRealtime (app: FastifyInstance, options: RealtimeO
       socket.close(CLOSE_CODES.UNAUTHORIZED, (auth?.error.message ?? 'unauthorized').slice(0, 120))
       return
     }
-    const connection = new ClientConnection(auth.identity.userId, new WsTransport(socket), hooks)
+    const userId = auth.identity.userId
+    if (hub.subscriberCount(userChannel(userId)) >= options.limits.maxConnectionsPerUser) {
+      metrics.errors.inc({ code: 'RATE_LIMITED', transport: 'ws' })
+      socket.close(CLOSE_CODES.FLOODING, `too many connections for this user (at most ${options.limits.maxConnectionsPerUser})`)
+      return
+    }
+    const transport = new WsTransport(socket, options.limits.slowConsumerBytes, (unsentBytes) => {
+      metrics.slowConsumers.inc()
+      app.log.warn({ userId, unsentBytes }, 'slow consumer terminated')
+    })
+    const connection = new ClientConnection(userId, transport, hooks, {
+      bucket: new TokenBucket(options.limits.wsMessagesPerSecond, options.limits.wsMessageBurst, clock.now()),
+      flood: new FloodDetector(options.limits.wsFloodLimit),
+      now: () => clock.now()
+    })
     sockets.set(connection.id, socket)
     connectionsById.set(connection.id, connection)
     hub.add(connection)

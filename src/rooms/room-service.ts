@@ -61,6 +61,7 @@ export interface RoomLimits {
   maxRoomParticipants: number
   maxRoomsPerHost: number
   playbackFlushMs: number
+  maxRoomsPerConnection: number
 }
 
 export interface HostSyncInput {
@@ -199,6 +200,7 @@ export class RoomService {
 
   /** create_room: creates the room and puts this connection in it as host. */
   async createAndJoin (actor: Actor, name: string, reply: Reply): Promise<void> {
+    this.assertConnectionBelowRoomLimit(actor, undefined)
     await this.queue.run(`host:${actor.userId}`, async () => {
       await this.assertBelowRoomLimit(actor.userId)
       const joinedAt = new Date(this.clock.now())
@@ -216,6 +218,7 @@ export class RoomService {
   /** join_room: idempotent; a user already in (another tab, or within the grace) keeps role and joinedAt. */
   async join (actor: Actor, roomId: string, reply: Reply): Promise<void> {
     await this.inRoom(roomId, actor, 'anyone', async (room) => {
+      this.assertConnectionBelowRoomLimit(actor, roomId)
       const existing = room.participants.get(actor.userId)
       if (existing !== undefined) {
         existing.cancelGrace?.()
@@ -507,6 +510,15 @@ export class RoomService {
     this.cancelFlush = this.clock.setTimeout(() => {
       void this.flushPlayback().finally(() => { this.scheduleFlush() })
     }, this.limits.playbackFlushMs)
+  }
+
+  /** A connection may be in at most maxRoomsPerConnection rooms; rejoining one it is in is always fine. */
+  private assertConnectionBelowRoomLimit (actor: Actor, roomId: string | undefined): void {
+    const inRooms = this.connectionRooms.get(actor.connectionId)
+    if (inRooms === undefined || (roomId !== undefined && inRooms.has(roomId))) return
+    if (inRooms.size >= this.limits.maxRoomsPerConnection) {
+      throw new AppError('ROOM_LIMIT_REACHED', `this connection is in ${inRooms.size} rooms (at most ${this.limits.maxRoomsPerConnection}); leave one first`)
+    }
   }
 
   private async assertBelowRoomLimit (hostId: string): Promise<void> {

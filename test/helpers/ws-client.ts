@@ -25,6 +25,11 @@ interface Waiter {
   timer: NodeJS.Timeout
 }
 
+/** What helpers need of a tap test: somewhere to register cleanup. */
+export interface Teardown {
+  teardown (fn: () => void | Promise<void>): void
+}
+
 let nextId = 0
 
 export class TestClient {
@@ -62,7 +67,7 @@ export class TestClient {
   }
 
   /** Connects as `userId` (development mode) or with `token`, and waits for the `connected` hello. */
-  static async connect (wsUrl: string, who: { userId?: string, token?: string, headers?: Record<string, string> }, t?: { teardown (fn: () => void): void }): Promise<TestClient> {
+  static async connect (wsUrl: string, who: { userId?: string, token?: string, headers?: Record<string, string> }, t?: Teardown): Promise<TestClient> {
     const url = new URL(wsUrl)
     if (who.userId !== undefined) url.searchParams.set('userId', who.userId)
     if (who.token !== undefined) url.searchParams.set('token', who.token)

@@ -2,7 +2,7 @@ import t from 'tap'
 import { createTestApp } from '../helpers/app.js'
 import { createTestDatabase } from '../helpers/database.js'
 import { FakeClock } from '../helpers/fake-clock.js'
-import { TestClient } from '../helpers/ws-client.js'
+import { TestClient, type Teardown } from '../helpers/ws-client.js'
 
 const GRACE = 10_000
 const TTL = 300_000
@@ -15,10 +15,9 @@ const { wsUrl, app, rooms } = await createTestApp(t, {
   deps: { clock }
 })
 
-type T = Parameters<Parameters<typeof t.test>[1]>[0]
-const connect = async (tt: T, userId: string): Promise<TestClient> => await TestClient.connect(wsUrl, { userId }, tt)
+const connect = async (tt: Teardown, userId: string): Promise<TestClient> => await TestClient.connect(wsUrl, { userId }, tt)
 
-async function party (tt: T, host: string, ...viewers: string[]) {
+async function party (tt: Teardown, host: string, ...viewers: string[]) {
   const hostClient = await connect(tt, host)
   const roomId = (await hostClient.expect('create_room', { roomName: `${host}'s party` }, 'room_created')).data.room.id as string
   const viewerClients: TestClient[] = []

@@ -1,10 +1,9 @@
 import t from 'tap'
 import { createTestApp } from '../helpers/app.js'
-import { TestClient } from '../helpers/ws-client.js'
+import { TestClient, type Teardown } from '../helpers/ws-client.js'
 
 const { wsUrl, app } = await createTestApp(t, { listen: true })
-type T = Parameters<Parameters<typeof t.test>[1]>[0]
-const connect = async (tt: T, userId: string): Promise<TestClient> => await TestClient.connect(wsUrl, { userId }, tt)
+const connect = async (tt: Teardown, userId: string): Promise<TestClient> => await TestClient.connect(wsUrl, { userId }, tt)
 
 t.test('a burst of 100 syncs arrives complete and in order at every viewer', async (t) => {
   const host = await connect(t, 'burst-h')

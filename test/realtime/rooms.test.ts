@@ -1,14 +1,14 @@
 import t from 'tap'
 import { createTestApp } from '../helpers/app.js'
-import { TestClient } from '../helpers/ws-client.js'
+import { TestClient, type Teardown } from '../helpers/ws-client.js'
 
 const { wsUrl, app, rooms, database } = await createTestApp(t, { listen: true, env: { MAX_ROOM_PARTICIPANTS: '3' } })
 
-const connect = async (tt: Parameters<Parameters<typeof t.test>[1]>[0], userId: string): Promise<TestClient> =>
+const connect = async (tt: Teardown, userId: string): Promise<TestClient> =>
   await TestClient.connect(wsUrl, { userId }, tt)
 
 /** A room created over WS by `host`, with `viewers` joined. */
-async function party (tt: Parameters<Parameters<typeof t.test>[1]>[0], host: string, ...viewers: string[]) {
+async function party (tt: Teardown, host: string, ...viewers: string[]) {
   const hostClient = await connect(tt, host)
   const created = await hostClient.expect('create_room', { roomName: `${host}'s party` }, 'room_created')
   const roomId = created.data.room.id as string

@@ -1,0 +1,93 @@
+import t from 'tap'
+import { createTestApp } from '../helpers/app.js'
+import { createTestDatabase } from '../helpers/database.js'
+import { FakeClock } from '../helpers/fake-clock.js'
+import { TestClient, type Teardown } from '../helpers/ws-client.js'
+
+const database = await createTestDatabase(t)
+const clock = new FakeClock()
+const { wsUrl, app } = await createTestApp(t, {
+  listen: true,
+  database,
+  deps: { clock },
+  env: {
+    WS_MESSAGES_PER_SECOND: '5',
+    WS_MESSAGE_BURST: '5',
+    WS_FLOOD_LIMIT: '20',
+    MAX_CONNECTIONS_PER_USER: '2',
+    MAX_ROOMS_PER_CONNECTION: '2',
+    MAX_ROOMS_PER_HOST: '100'
+  }
+})
+const connect = async (tt: Teardown, userId: string): Promise<TestClient> => await TestClient.connect(wsUrl, { userId }, tt)
+
+t.test('a connection over its message rate gets RATE_LIMITED, then its tokens come back', async (t) => {
+  const client = await connect(t, 'rate')
+  for (let i = 0; i < 5; i++) t.equal((await client.request('ping', {})).type, 'pong', `message ${i + 1} of the burst`)
+  const refused = await client.request('ping', {})
+  t.equal(refused.type, 'error')
+  t.equal(refused.data.code, 'RATE_LIMITED')
+  clock.advance(1000)
+  t.equal((await client.request('ping', {})).type, 'pong', 'tokens refill at the configured rate')
+})
+
+t.test('a connection that keeps flooding is closed with 4429', async (t) => {
+  const client = await connect(t, 'flood')
+  for (let i = 0; i < 60; i++) client.send('ping', {}, `f${i}`)
+  const closed = await client.closed
+  t.equal(closed.code, 4429)
+  t.equal(client.received('pong').length, 5, 'the burst was served')
+  t.ok(client.received('error').every((e) => e.data.code === 'RATE_LIMITED'))
+  t.equal(client.received('error').length, 20, 'refusals were answered up to the flood limit, then it closed')
+})
+
+t.test('a flooding member does not stop the others from receiving every sync', async (t) => {
+  clock.advance(10_000)
+  const host = await connect(t, 'fl-host')
+  const roomId = (await host.expect('create_room', { roomName: 'flooded' }, 'room_created')).data.room.id as string
+  const flooder = await connect(t, 'fl-flooder')
+  const viewer = await connect(t, 'fl-viewer')
+  await flooder.expect('join_room', { roomId }, 'room_joined')
+  await viewer.expect('join_room', { roomId }, 'room_joined')
+  for (let i = 0; i < 15; i++) flooder.send('chat', { roomId, message: `spam ${i}` }, `spam${i}`)
+  await flooder.next((e) => e.replyTo === 'spam14')
+  // The burst of 5 paid for join_room and 4 lines; the other 11 were refused.
+  t.equal(flooder.received('error').filter((e) => e.data.code === 'RATE_LIMITED').length, 11, 'the flooder is refused')
+  for (let i = 0; i < 3; i++) {
+    await host.expect('host_sync', { roomId, videoUrl: 'u', currentTime: i, isPlaying: true }, 'ack')
+  }
+  await viewer.barrier()
+  t.same(viewer.received('sync').map((e) => e.data.currentTime), [0, 1, 2], 'every sync reached the viewer')
+  t.same(viewer.received('chat').map((e) => e.data.message), ['spam 0', 'spam 1', 'spam 2', 'spam 3'], 'refused chat lines were not relayed')
+})
+
+t.test('MAX_CONNECTIONS_PER_USER: one more connection is closed with 4429', async (t) => {
+  await connect(t, 'many')
+  await connect(t, 'many')
+  const third = TestClient.open(wsUrl, { userId: 'many' })
+  const closed = await third.closed
+  t.equal(closed.code, 4429)
+  t.match(closed.reason, /too many connections/)
+})
+
+t.test('MAX_ROOMS_PER_CONNECTION: one more room answers ROOM_LIMIT_REACHED', async (t) => {
+  clock.advance(10_000)
+  const client = await connect(t, 'roomy')
+  const first = (await client.expect('create_room', { roomName: 'one' }, 'room_created')).data.room.id as string
+  await client.expect('create_room', { roomName: 'two' }, 'room_created')
+  t.equal((await client.request('create_room', { roomName: 'three' })).data.code, 'ROOM_LIMIT_REACHED')
+  clock.advance(10_000)
+  const created = await app.inject({ method: 'POST', url: '/rooms', headers: { 'x-user-id': 'other' }, payload: { name: 'elsewhere' } })
+  t.equal((await client.request('join_room', { roomId: created.json().id })).data.code, 'ROOM_LIMIT_REACHED')
+  t.equal((await client.request('join_room', { roomId: first })).type, 'room_joined', 'rejoining a room it is in is fine')
+})
+
+t.test('ROOM_LIMIT_REACHED over REST when a user hosts too many open rooms', async (t) => {
+  const own = await createTestApp(t, { database, env: { MAX_ROOMS_PER_HOST: '2' } })
+  for (let i = 0; i < 2; i++) {
+    t.equal((await own.app.inject({ method: 'POST', url: '/rooms', headers: { 'x-user-id': 'prolific' }, payload: { name: `r${i}` } })).statusCode, 201)
+  }
+  const refused = await own.app.inject({ method: 'POST', url: '/rooms', headers: { 'x-user-id': 'prolific' }, payload: { name: 'r3' } })
+  t.equal(refused.statusCode, 429)
+  t.equal(refused.json().code, 'ROOM_LIMIT_REACHED')
+})
