@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   RATE_LIMITED: { status: 429, title: 'Too Many Requests' },
   ROOM_LIMIT_REACHED: { status: 429, title: 'Too Many Requests' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload Too Large' },
+  ORIGIN_NOT_ALLOWED: { status: 403, title: 'Forbidden' },
   NOT_FOUND: { status: 404, title: 'Not Found' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'Service Unavailable' },
   INTERNAL_ERROR: { status: 500, title: 'Internal Server Error' }

@@ -6,7 +6,7 @@
 import websocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
-import { AppError } from '../errors.js'
+import { AppError, errorBody } from '../errors.js'
 import type { Identity, IdentityResolver } from '../http/identity.js'
 import type { Metrics } from '../metrics.js'
 import type { Clock } from '../rooms/clock.js'
@@ -26,6 +26,8 @@ export interface RealtimeOptions {
   metrics: Metrics
   clock: Clock
   heartbeatMs: number
+  /** Exact origins browsers may open the socket from; undefined allows every origin. */
+  allowedOrigins?: string[]
   limits: {
     wsMessagesPerSecond: number
     wsMessageBurst: number
@@ -156,7 +158,14 @@ export async function registerRealtime (app: FastifyInstance, options: RealtimeO
   app.get('/ws', {
     websocket: true,
     schema: { hide: true },
-    preValidation: async (request: FastifyRequest) => {
+    preValidation: async (request: FastifyRequest, reply) => {
+      // Browsers always send Origin; a page from another site must not ride the user's credentials (CSWSH).
+      // Clients without Origin (scripts, servers) are not browsers and are let through to authentication.
+      const origin = request.headers.origin
+      if (options.allowedOrigins !== undefined && origin !== undefined && !options.allowedOrigins.includes(origin)) {
+        metrics.errors.inc({ code: 'ORIGIN_NOT_ALLOWED', transport: 'ws' })
+        return await reply.status(403).send(errorBody('ORIGIN_NOT_ALLOWED', `origin ${origin.slice(0, 200)} is not in ALLOWED_ORIGINS`))
+      }
       try {
         request.wsAuth = { identity: await identity.resolve({ headers: request.headers, query: request.query as Record<string, unknown> }) }
       } catch (err) {

@@ -75,6 +75,7 @@ export class TestClient {
     const client = new TestClient(socket, who.userId ?? 'token-user')
     t?.teardown(() => { client.terminate() })
     const hello = client.waitFor((e) => e.type === 'connected')
+    hello.catch(() => {}) // awaited below once the socket is open; a refused upgrade rejects there instead
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => { resolve() })
       socket.once('error', reject)

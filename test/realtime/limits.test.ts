@@ -91,3 +91,12 @@ t.test('ROOM_LIMIT_REACHED over REST when a user hosts too many open rooms', asy
   t.equal(refused.statusCode, 429)
   t.equal(refused.json().code, 'ROOM_LIMIT_REACHED')
 })
+
+t.test('ALLOWED_ORIGINS: a browser from another origin is refused with 403 before the upgrade', async (t) => {
+  const own = await createTestApp(t, { listen: true, database, env: { ALLOWED_ORIGINS: 'https://watch.example.com' } })
+  const allowed = await TestClient.connect(own.wsUrl, { userId: 'origin-ok', headers: { origin: 'https://watch.example.com' } }, t)
+  t.equal(allowed.connected.data.userId, 'origin-ok')
+  await t.rejects(TestClient.connect(own.wsUrl, { userId: 'origin-bad', headers: { origin: 'https://evil.example.com' } }, t), /upgrade refused: 403/)
+  const script = await TestClient.connect(own.wsUrl, { userId: 'no-origin' }, t)
+  t.equal(script.connected.data.userId, 'no-origin', 'clients without Origin (not browsers) go on to authentication')
+})
