@@ -214,7 +214,9 @@ export async function registerRealtime (app: FastifyInstance, options: RealtimeO
       expiryTimers.delete(connection.id)
       hub.remove(connection.id)
       metrics.wsConnections.dec()
-      rooms.disconnect({ connectionId: connection.id, userId: connection.userId })
+      // After the requests already received have been handled: a join still writing to the database when
+      // the socket dropped must count as joined, so that the reconnect grace covers it too.
+      void connection.settled().then(() => { rooms.disconnect({ connectionId: connection.id, userId: connection.userId }) })
     })
 
     const hello: ServerEvent = {

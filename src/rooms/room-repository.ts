@@ -168,11 +168,11 @@ export class RoomRepository {
     }
   }
 
-  /** Closes an active room and empties it; false when it was not active. */
-  async closeRoom (roomId: string, reason: string, actorId: string | null): Promise<boolean> {
+  /** Closes an active room and empties it, keeping its last playback state; false when it was not active. */
+  async closeRoom (roomId: string, reason: string, actorId: string | null, playback?: StoredPlayback | null): Promise<boolean> {
     return await this.guard(async () => await this.db.transaction(async (tx) => {
       const closed = await tx.update(rooms)
-        .set({ isActive: false, closedAt: sql`now()`, closeReason: reason, emptySince: null })
+        .set({ isActive: false, closedAt: sql`now()`, closeReason: reason, emptySince: null, ...(playback == null ? {} : { currentVideo: playback }) })
         .where(and(eq(rooms.id, roomId), eq(rooms.isActive, true)))
         .returning({ id: rooms.id })
       if (closed.length === 0) return false

@@ -179,7 +179,7 @@ export class RoomService {
       const hostId = live?.hostId ?? record?.hostId
       if (hostId !== userId) throw new AppError('NOT_HOST', `only the host of room ${roomId} may close it`)
       if (live === undefined && record?.isActive !== true) return
-      await this.repository.closeRoom(roomId, 'deleted', userId)
+      await this.repository.closeRoom(roomId, 'deleted', userId, live?.playback)
       if (live !== undefined) this.evict(live, 'deleted')
     })
   }
@@ -468,7 +468,7 @@ export class RoomService {
     const room = this.rooms.get(roomId)
     if (room === undefined || room.participants.size > 0 || this.stopped) return
     try {
-      await this.repository.closeRoom(roomId, 'empty', null)
+      await this.repository.closeRoom(roomId, 'empty', null, room.playback)
       this.evict(room, 'empty')
     } catch (err) {
       this.logger.warn({ err, roomId }, 'empty room not closed; will retry')
