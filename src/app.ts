@@ -13,9 +13,10 @@ import type { DatabaseHandle } from './db/client.js'
 import { errorBody } from './errors.js'
 import { registerDocs } from './http/docs.js'
 import { toHttpError } from './http/errors.js'
-import { developmentIdentity, type IdentityResolver } from './http/identity.js'
+import { createIdentityResolver, restIdentity, type IdentityResolver } from './http/identity.js'
 import { opsRoutes } from './http/ops-routes.js'
 import { roomRoutes } from './http/room-routes.js'
+import { registerSecurity, requestLogSerializer } from './http/security.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { systemClock, type Clock } from './rooms/clock.js'
 import { RoomRepository } from './rooms/room-repository.js'
@@ -52,7 +53,7 @@ export async function buildApp (deps: AppDependencies): Promise<App> {
   const { config, database } = deps
   const clock = deps.clock ?? systemClock
   const app = Fastify({
-    ...(typeof deps.logger === 'object' ? { loggerInstance: deps.logger } : { logger: deps.logger ?? { level: config.logLevel } }),
+    ...(typeof deps.logger === 'object' ? { loggerInstance: deps.logger } : { logger: deps.logger ?? { level: config.logLevel, serializers: { req: requestLogSerializer } } }),
     bodyLimit: config.bodyLimitBytes,
     forceCloseConnections: true,
     return503OnClosing: true
@@ -61,7 +62,8 @@ export async function buildApp (deps: AppDependencies): Promise<App> {
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema)
 
   const metrics = createMetrics()
-  const identity = deps.identity ?? developmentIdentity()
+  const identity = deps.identity ?? await createIdentityResolver(config)
+  const identify = restIdentity(identity)
   const rooms = new RoomService(new RoomRepository(database.db), clock, {
     disconnectGraceMs: config.disconnectGraceMs,
     emptyRoomTtlMs: config.emptyRoomTtlMs,
@@ -89,11 +91,12 @@ export async function buildApp (deps: AppDependencies): Promise<App> {
   })
 
   app.decorateRequest('userId', '')
+  await registerSecurity(app, { config, identify, docsPrefix: '/docs' })
   await registerDocs(app, VERSION)
   await app.register(opsRoutes, { database, metrics })
   await app.register(async (authenticated) => {
     authenticated.addHook('onRequest', async (request) => {
-      request.userId = (await identity.resolve({ headers: request.headers, query: request.query as Record<string, unknown> })).userId
+      request.userId = (await identify(request)).userId
     })
     await authenticated.register(roomRoutes, { rooms })
   })

@@ -6,6 +6,8 @@
  * The README's configuration table mirrors VARIABLES below.
  */
 
+import { createPublicKey, type KeyObject } from 'node:crypto'
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
@@ -27,6 +29,13 @@ export interface Config {
   playbackFlushMs: number
   shutdownTimeoutMs: number
   bodyLimitBytes: number
+  /** REST requests one user (or, without an identity, one IP) may make per minute; /healthz, /readyz, /metrics are exempt. */
+  restRateLimitPerMinute: number
+  /**
+   * Exact origins (scheme://host[:port]) browsers may call REST from (CORS) and open the WebSocket from.
+   * Undefined means every origin is allowed (the server warns at start).
+   */
+  allowedOrigins: string[] | undefined
   auth: AuthConfig
 }
 
@@ -58,7 +67,8 @@ export const INT_VARIABLES = {
   heartbeatMs: { name: 'HEARTBEAT_MS', fallback: 30_000, min: 100, max: 3_600_000 },
   playbackFlushMs: { name: 'PLAYBACK_FLUSH_MS', fallback: 1000, min: 10, max: 1000 },
   shutdownTimeoutMs: { name: 'SHUTDOWN_TIMEOUT_MS', fallback: 10_000, min: 100, max: 600_000 },
-  bodyLimitBytes: { name: 'BODY_LIMIT_BYTES', fallback: 16_384, min: 256, max: 10_485_760 }
+  bodyLimitBytes: { name: 'BODY_LIMIT_BYTES', fallback: 16_384, min: 256, max: 10_485_760 },
+  restRateLimitPerMinute: { name: 'REST_RATE_LIMIT_PER_MINUTE', fallback: 300, min: 1, max: 1_000_000 }
 } as const satisfies Record<string, IntRule>
 
 export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
@@ -111,8 +121,16 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   if (auth.jwtSecret !== undefined && Buffer.byteLength(auth.jwtSecret) < 32) {
     problems.push('AUTH_JWT_SECRET must be at least 32 bytes long (HS256 needs a 256-bit key)')
   }
-  if (auth.jwtPublicKey !== undefined && !auth.jwtPublicKey.includes('-----BEGIN PUBLIC KEY-----')) {
-    problems.push('AUTH_JWT_PUBLIC_KEY must be a PEM public key (-----BEGIN PUBLIC KEY-----)')
+  if (auth.jwtPublicKey !== undefined) {
+    if (!auth.jwtPublicKey.includes('-----BEGIN PUBLIC KEY-----')) {
+      problems.push('AUTH_JWT_PUBLIC_KEY must be a PEM public key (-----BEGIN PUBLIC KEY-----)')
+    } else {
+      try {
+        publicKeyAlgorithm(auth.jwtPublicKey)
+      } catch (err) {
+        problems.push(`AUTH_JWT_PUBLIC_KEY ${(err as Error).message}`)
+      }
+    }
   }
   if (auth.jwksUrl !== undefined && !/^https?:\/\/\S+$/.test(auth.jwksUrl)) {
     problems.push('AUTH_JWKS_URL must be an http(s) URL')
@@ -121,6 +139,8 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     problems.push('NODE_ENV=production needs AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY or AUTH_JWKS_URL: ' +
       'development identity (x-user-id) is refused in production')
   }
+
+  const allowedOrigins = parseOrigins(env.ALLOWED_ORIGINS, problems)
 
   const config: Config = {
     port: int(INT_VARIABLES.port),
@@ -138,10 +158,70 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     playbackFlushMs: int(INT_VARIABLES.playbackFlushMs),
     shutdownTimeoutMs: int(INT_VARIABLES.shutdownTimeoutMs),
     bodyLimitBytes: int(INT_VARIABLES.bodyLimitBytes),
+    restRateLimitPerMinute: int(INT_VARIABLES.restRateLimitPerMinute),
+    allowedOrigins,
     auth
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config
+}
+
+/**
+ * ALLOWED_ORIGINS: a comma-separated list of exact origins as browsers send them in the Origin header
+ * (scheme://host[:port], lower case, no path and no default port). Unset or blank means allow all.
+ */
+function parseOrigins (raw: string | undefined, problems: string[]): string[] | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined
+  const origins: string[] = []
+  for (const entry of raw.split(',').map((e) => e.trim()).filter((e) => e !== '')) {
+    const problem = originProblem(entry)
+    if (problem !== undefined) problems.push(`ALLOWED_ORIGINS entry ${JSON.stringify(entry)} ${problem}`)
+    else if (!origins.includes(entry)) origins.push(entry)
+  }
+  if (origins.length === 0 && !problems.some((p) => p.startsWith('ALLOWED_ORIGINS'))) {
+    problems.push('ALLOWED_ORIGINS lists no origin (unset it to allow every origin)')
+  }
+  return origins
+}
+
+function originProblem (entry: string): string | undefined {
+  const example = 'write it as scheme://host[:port], e.g. https://example.com'
+  if (entry === '*' || entry === 'null') return `is not allowed: ${example} (unset ALLOWED_ORIGINS to allow every origin)`
+  if (!/^[a-z][a-z0-9+.-]*:\/\/[^/?#@\s]+$/i.test(entry)) return `is not an origin (no path, query or credentials): ${example}`
+  if (/^https?:/i.test(entry)) {
+    let origin: string
+    try {
+      origin = new URL(entry).origin
+    } catch {
+      return `is not a valid URL origin: ${example}`
+    }
+    // Browsers send the origin serialized: lower case, no default port. An exact match needs the same form.
+    if (origin !== entry) return `must be written exactly as browsers send it: ${origin}`
+  }
+  return undefined
+}
+
+/**
+ * The one signature algorithm a PEM public key verifies: RSA (2048 bits or more) -> RS256, EC P-256 -> ES256.
+ * Throws an Error whose message says why any other key is refused.
+ */
+export function publicKeyAlgorithm (pem: string): 'RS256' | 'ES256' {
+  let key: KeyObject
+  try {
+    key = createPublicKey({ key: pem, format: 'pem' })
+  } catch {
+    throw new Error('is not a readable PEM public key (SPKI, -----BEGIN PUBLIC KEY-----)')
+  }
+  const details = key.asymmetricKeyDetails ?? {}
+  if (key.asymmetricKeyType === 'rsa') {
+    if ((details.modulusLength ?? 0) < 2048) throw new Error(`is a ${details.modulusLength ?? '?'}-bit RSA key: RS256 needs 2048 bits or more`)
+    return 'RS256'
+  }
+  if (key.asymmetricKeyType === 'ec') {
+    if (details.namedCurve !== 'prime256v1') throw new Error(`is an EC key on ${details.namedCurve ?? 'an unknown curve'}: only P-256 (ES256) is supported`)
+    return 'ES256'
+  }
+  throw new Error(`is a key of type ${key.asymmetricKeyType ?? 'unknown'}: only RSA (RS256) and EC P-256 (ES256) keys are supported`)
 }
 
 /** True when any JWT key is configured; otherwise identity comes from development headers. */

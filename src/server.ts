@@ -31,6 +31,9 @@ async function main (): Promise<void> {
   if (!isJwtMode(config.auth)) {
     app.log.warn('development identity: user ids are taken from x-user-id / ?userId= as sent; set AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY or AUTH_JWKS_URL in production')
   }
+  if (config.allowedOrigins === undefined) {
+    app.log.warn('ALLOWED_ORIGINS is unset: pages from any origin may call the REST API and open WebSockets; list your frontend origins in production')
+  }
 
   let closing = false
   const shutdown = (signal: string): void => {

@@ -1,10 +1,13 @@
 /**
  * Who is calling: the one function REST and the WebSocket both use to turn a request into a user id.
  *
- * Contract: `resolve` returns an Identity or throws AppError('UNAUTHORIZED'); it never trusts a client-chosen
- * user id when a JWT key is configured. Development mode (no key, NODE_ENV not production) takes the id from
- * the `x-user-id` header or the `userId` query parameter (the latter for browsers' WebSockets).
+ * Contract: `resolve` returns an Identity or throws AppError('UNAUTHORIZED') (in JWT mode with AUTH_JWKS_URL,
+ * AppError('SERVICE_UNAVAILABLE') when the provider's keys cannot be fetched); it never trusts a client-chosen
+ * user id when a JWT key is configured (see jwt-identity.ts). Development mode (no key, NODE_ENV not
+ * production) takes the id from the `x-user-id` header or the `userId` query parameter (the latter for
+ * browsers' WebSockets).
  */
+import { isJwtMode, type Config } from '../config.js'
 import { AppError } from '../errors.js'
 import { USER_ID_REGEX } from '../rooms/shapes.js'
 
@@ -25,6 +28,38 @@ export interface IdentityResolver {
   resolve (source: CredentialSource): Promise<Identity>
   /** Checks a token sent later over an open WebSocket (`auth` request). */
   verifyToken (token: string): Promise<Identity>
+}
+
+/**
+ * The resolver the configuration asks for: JWT mode when any key is configured, else development mode.
+ * Refuses development mode under NODE_ENV=production (loadConfig already does; this guards other callers).
+ */
+export async function createIdentityResolver (config: Pick<Config, 'auth' | 'nodeEnv'>): Promise<IdentityResolver> {
+  if (isJwtMode(config.auth)) {
+    const { jwtIdentity } = await import('./jwt-identity.js')
+    return await jwtIdentity(config.auth)
+  }
+  if (config.nodeEnv === 'production') {
+    throw new Error('NODE_ENV=production needs AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY or AUTH_JWKS_URL')
+  }
+  return developmentIdentity()
+}
+
+/**
+ * Resolves each REST request at most once however many hooks ask (the rate limiter keys on the user id
+ * before the route's own check). Only headers are read: query credentials are for browsers' WebSockets,
+ * and on REST they would end up in access logs and browser history.
+ */
+export function restIdentity (resolver: IdentityResolver): (request: Pick<CredentialSource, 'headers'>) => Promise<Identity> {
+  const resolved = new WeakMap<object, Promise<Identity>>()
+  return async (request) => {
+    let identity = resolved.get(request)
+    if (identity === undefined) {
+      identity = resolver.resolve({ headers: request.headers, query: {} })
+      resolved.set(request, identity)
+    }
+    return await identity
+  }
 }
 
 export function developmentIdentity (): IdentityResolver {
