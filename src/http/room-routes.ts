@@ -18,6 +18,8 @@ const RoomIdParams = Type.Object({
   roomId: Type.String({ format: 'uuid', description: 'The room id (UUID).' })
 })
 
+const DEFAULT_PAGE_SIZE = 20
+
 const errors = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, ErrorRef]))
 
 export const roomRoutes: FastifyPluginAsyncTypebox<RoomRoutesOptions> = async (app, { rooms }) => {
@@ -43,7 +45,8 @@ export const roomRoutes: FastifyPluginAsyncTypebox<RoomRoutesOptions> = async (a
       description: 'Keyset pagination: pass `nextCursor` of one page as `cursor` to get the next; null on the last page.',
       security: [{ bearer: [] }, { devUserId: [] }],
       querystring: Type.Object({
-        limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+        // Optional: the TypeBox validator does not fill in defaults, so the handler applies it.
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: DEFAULT_PAGE_SIZE })),
         cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'nextCursor of the previous page.' }))
       }, { additionalProperties: false }),
       response: {
@@ -53,7 +56,7 @@ export const roomRoutes: FastifyPluginAsyncTypebox<RoomRoutesOptions> = async (a
     }
   }, async (request) => {
     const after = request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor)
-    const page = await rooms.listRooms(request.query.limit, after)
+    const page = await rooms.listRooms(request.query.limit ?? DEFAULT_PAGE_SIZE, after)
     return { rooms: page.rooms, nextCursor: page.next === null ? null : encodeCursor(page.next) }
   })
 
@@ -65,7 +68,7 @@ export const roomRoutes: FastifyPluginAsyncTypebox<RoomRoutesOptions> = async (a
       params: RoomIdParams,
       response: { 200: RoomRef, ...errors(400, 401, 404, 503) }
     }
-  }, async (request) => await rooms.getRoom(request.params.roomId))
+  }, async (request) => await rooms.getRoom(canonicalRoomId(request.params.roomId)))
 
   app.delete('/rooms/:roomId', {
     schema: {
@@ -77,9 +80,17 @@ export const roomRoutes: FastifyPluginAsyncTypebox<RoomRoutesOptions> = async (a
       response: { 204: Type.Null({ description: 'Closed.' }), ...errors(400, 401, 403, 404, 503) }
     }
   }, async (request, reply) => {
-    await rooms.closeRoom(request.params.roomId, request.userId)
+    await rooms.closeRoom(canonicalRoomId(request.params.roomId), request.userId)
     return await reply.status(204).send(null)
   })
+}
+
+/**
+ * UUIDs compare case-insensitively but live rooms are held under the lower-case form the database returns:
+ * an upper-case id must reach the same room (else DELETE would close it in the database only).
+ */
+function canonicalRoomId (roomId: string): string {
+  return roomId.toLowerCase()
 }
 
 /** Opaque to clients: the position after the last room of a page. */
