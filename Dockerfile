@@ -1,0 +1,19 @@
+# The watch-party server. Runs TypeScript through tsx (a runtime dependency): no build step.
+FROM node:20-slim
+
+ENV NODE_ENV=production
+WORKDIR /app
+
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev && npm cache clean --force
+
+COPY tsconfig.json ./
+COPY src ./src
+COPY migrations ./migrations
+
+# Unprivileged; the embedded database (used only when DATABASE_URL is unset) lives in /app/data.
+RUN mkdir -p /app/data && chown node:node /app/data
+USER node
+
+EXPOSE 3000
+CMD ["npm", "start"]
