@@ -22,6 +22,8 @@ import { systemClock, type Clock } from './rooms/clock.js'
 import { RoomRepository } from './rooms/room-repository.js'
 import { RoomService } from './rooms/room-service.js'
 import { SHARED_SCHEMAS } from './rooms/shapes.js'
+import { registerRealtime } from './realtime/ws-route.js'
+import { registerAsyncApi } from './realtime/asyncapi.js'
 
 registerAjvFormats()
 
@@ -61,7 +63,6 @@ export async function buildApp (deps: AppDependencies): Promise<App> {
   app.setValidatorCompiler(TypeBoxValidatorCompiler)
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema)
 
-  const metrics = createMetrics()
   const identity = deps.identity ?? await createIdentityResolver(config)
   const identify = restIdentity(identity)
   const rooms = new RoomService(new RoomRepository(database.db), clock, {
@@ -69,8 +70,10 @@ export async function buildApp (deps: AppDependencies): Promise<App> {
     emptyRoomTtlMs: config.emptyRoomTtlMs,
     maxRoomParticipants: config.maxRoomParticipants,
     maxRoomsPerHost: config.maxRoomsPerHost,
-    playbackFlushMs: config.playbackFlushMs
+    playbackFlushMs: config.playbackFlushMs,
+    maxRoomsPerConnection: config.maxRoomsPerConnection
   }, app.log)
+  const metrics = createMetrics({ openRooms: () => rooms.openRoomCount, participants: () => rooms.participantCount })
 
   app.setErrorHandler((error, request, reply) => {
     const { status, body } = toHttpError(error)
@@ -100,6 +103,8 @@ export async function buildApp (deps: AppDependencies): Promise<App> {
     })
     await authenticated.register(roomRoutes, { rooms })
   })
+  await registerRealtime(app, { rooms, identity, metrics, clock, heartbeatMs: config.heartbeatMs, allowedOrigins: config.allowedOrigins, limits: config })
+  registerAsyncApi(app, VERSION)
 
   app.addHook('onReady', async () => { await rooms.start() })
   app.addHook('onClose', async () => { await rooms.stop() })

@@ -36,6 +36,13 @@ export interface Config {
    * Undefined means every origin is allowed (the server warns at start).
    */
   allowedOrigins: string[] | undefined
+  /** WebSocket abuse limits (see the README's Security section). */
+  wsMessagesPerSecond: number
+  wsMessageBurst: number
+  wsFloodLimit: number
+  maxConnectionsPerUser: number
+  maxRoomsPerConnection: number
+  slowConsumerBytes: number
   auth: AuthConfig
 }
 
@@ -68,7 +75,13 @@ export const INT_VARIABLES = {
   playbackFlushMs: { name: 'PLAYBACK_FLUSH_MS', fallback: 1000, min: 10, max: 1000 },
   shutdownTimeoutMs: { name: 'SHUTDOWN_TIMEOUT_MS', fallback: 10_000, min: 100, max: 600_000 },
   bodyLimitBytes: { name: 'BODY_LIMIT_BYTES', fallback: 16_384, min: 256, max: 10_485_760 },
-  restRateLimitPerMinute: { name: 'REST_RATE_LIMIT_PER_MINUTE', fallback: 300, min: 1, max: 1_000_000 }
+  restRateLimitPerMinute: { name: 'REST_RATE_LIMIT_PER_MINUTE', fallback: 300, min: 1, max: 1_000_000 },
+  wsMessagesPerSecond: { name: 'WS_MESSAGES_PER_SECOND', fallback: 20, min: 1, max: 100_000 },
+  wsMessageBurst: { name: 'WS_MESSAGE_BURST', fallback: 40, min: 1, max: 100_000 },
+  wsFloodLimit: { name: 'WS_FLOOD_LIMIT', fallback: 100, min: 1, max: 1_000_000 },
+  maxConnectionsPerUser: { name: 'MAX_CONNECTIONS_PER_USER', fallback: 10, min: 1, max: 100_000 },
+  maxRoomsPerConnection: { name: 'MAX_ROOMS_PER_CONNECTION', fallback: 10, min: 1, max: 100_000 },
+  slowConsumerBytes: { name: 'SLOW_CONSUMER_BYTES', fallback: 1_048_576, min: 16_384, max: 1_073_741_824 }
 } as const satisfies Record<string, IntRule>
 
 export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
@@ -160,6 +173,12 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     bodyLimitBytes: int(INT_VARIABLES.bodyLimitBytes),
     restRateLimitPerMinute: int(INT_VARIABLES.restRateLimitPerMinute),
     allowedOrigins,
+    wsMessagesPerSecond: int(INT_VARIABLES.wsMessagesPerSecond),
+    wsMessageBurst: int(INT_VARIABLES.wsMessageBurst),
+    wsFloodLimit: int(INT_VARIABLES.wsFloodLimit),
+    maxConnectionsPerUser: int(INT_VARIABLES.maxConnectionsPerUser),
+    maxRoomsPerConnection: int(INT_VARIABLES.maxRoomsPerConnection),
+    slowConsumerBytes: int(INT_VARIABLES.slowConsumerBytes),
     auth
   }
   if (problems.length > 0) throw new ConfigError(problems)

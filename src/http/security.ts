@@ -25,8 +25,12 @@ export interface SecurityOptions {
   docsPrefix?: string
 }
 
-/** Routes answered for infrastructure, never limited. */
-export const RATE_LIMIT_EXEMPT_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics'])
+/**
+ * Routes the REST budget does not count: infrastructure probes, and the WebSocket upgrade, which has limits of
+ * its own (MAX_CONNECTIONS_PER_USER, per-connection message buckets). A per-IP REST budget on upgrades would
+ * refuse a watch party of viewers behind one NAT.
+ */
+export const RATE_LIMIT_EXEMPT_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics', '/ws'])
 
 /** Headers a browser script may read on a cross-origin answer. */
 const EXPOSED_HEADERS = ['retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']
