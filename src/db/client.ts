@@ -34,7 +34,15 @@ export interface DatabaseOptions {
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../migrations', import.meta.url))
 
 /** Any 64-bit number unique to this project: the advisory lock that serializes migrations. */
-const MIGRATION_LOCK_KEY = 7_318_004_221
+export const MIGRATION_LOCK_KEY = 7_318_004_221
+
+/**
+ * How long connecting may take, and how long a pooled connection may be held for one query or transaction,
+ * before the call fails (the caller answers SERVICE_UNAVAILABLE). Every call the server makes is a few
+ * single-row statements that a healthy database answers in milliseconds. While the database does not
+ * answer, a room's other requests wait behind its pending write: these bound how long an outage stalls a room.
+ */
+export const DATABASE_TIMEOUTS = { connectMs: 3000, queryMs: 5000 } as const
 
 export async function openDatabase (options: DatabaseOptions): Promise<DatabaseHandle> {
   return options.databaseUrl === undefined
@@ -48,11 +56,11 @@ async function openPostgres (url: string, poolMax: number, onPoolError?: (err: E
   const pool = new pg.Pool({
     connectionString: url,
     max: poolMax,
-    connectionTimeoutMillis: 5000,
-    query_timeout: 10_000,
+    connectionTimeoutMillis: DATABASE_TIMEOUTS.connectMs,
     idleTimeoutMillis: 30_000
   })
   pool.on('error', (err) => { onPoolError?.(err) })
+  leaseClients(pool, DATABASE_TIMEOUTS.queryMs)
   const db = drizzle({ client: pool, schema })
   let closed = false
   return {
@@ -62,7 +70,11 @@ async function openPostgres (url: string, poolMax: number, onPoolError?: (err: E
       await withTimeout(db.execute(sql`select 1`), timeoutMs)
     },
     async migrate () {
-      const client = await pool.connect()
+      // Its own connection, outside the pool's hold limit: waiting for another process's migration (the lock)
+      // or running a long one (an index build) is not the database being away.
+      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: DATABASE_TIMEOUTS.connectMs })
+      client.on('error', () => {})
+      await client.connect()
       try {
         await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY])
         try {
@@ -71,7 +83,7 @@ async function openPostgres (url: string, poolMax: number, onPoolError?: (err: E
           await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY])
         }
       } finally {
-        client.release()
+        await client.end()
       }
     },
     async close () {
@@ -80,6 +92,46 @@ async function openPostgres (url: string, poolMax: number, onPoolError?: (err: E
       await pool.end()
     }
   }
+}
+
+/**
+ * Bounds how long a pooled connection may be checked out, and gives the pool back connections lost while
+ * checked out, so that no outage can crash the process, leave the pool empty after it is over, or commit a
+ * half-done transaction later:
+ * - a connection that dies while checked out emits 'error' on its client, where the pool listens only while
+ *   the client is idle: unheard, that error would crash the process;
+ * - drizzle's transaction() releases its client only if BEGIN succeeded: a connection lost during BEGIN
+ *   would stay checked out for ever;
+ * - a connection that stops answering (a partition) would hold its query, and its transaction open, until
+ *   the connection dies, which may be never; a query timeout alone would hand it back to the pool with that
+ *   transaction still open, for the next user's COMMIT to commit. So a checkout that outlasts `maxHoldMs`
+ *   ends its connection (the database rolls the transaction back).
+ * Released with an error, the pool ends the connection and frees its slot (the holder's own release() is then
+ * a no-op); the holder's query fails, and the caller answers SERVICE_UNAVAILABLE.
+ */
+function leaseClients (pool: pg.Pool, maxHoldMs: number): void {
+  const leases = new Map<pg.PoolClient, NodeJS.Timeout>()
+  const reclaim = (client: pg.PoolClient, err: Error): void => {
+    const lease = leases.get(client)
+    if (lease === undefined) return
+    clearTimeout(lease)
+    leases.delete(client)
+    const release = client.release
+    client.release = () => {}
+    release(err)
+  }
+  pool.on('connect', (client) => {
+    client.on('error', (err) => { reclaim(client as pg.PoolClient, err) })
+  })
+  pool.on('acquire', (client) => {
+    const lease = setTimeout(() => { reclaim(client, new Error(`database connection held over ${maxHoldMs} ms; dropped`)) }, maxHoldMs)
+    lease.unref()
+    leases.set(client, lease)
+  })
+  pool.on('release', (_err: Error | undefined, client: pg.PoolClient) => {
+    clearTimeout(leases.get(client))
+    leases.delete(client)
+  })
 }
 
 async function openPglite (dataDir: string): Promise<DatabaseHandle> {
