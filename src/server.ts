@@ -3,6 +3,7 @@
  * SIGTERM/SIGINT (sockets closed with 1012, playback flushed, pool closed, exit 0) within SHUTDOWN_TIMEOUT_MS.
  * A bad configuration exits 1 with a message naming the variable.
  */
+import type { Socket } from 'node:net'
 import { ConfigError, isJwtMode, loadConfig, type Config } from './config.js'
 import { openDatabase } from './db/client.js'
 import { buildApp } from './app.js'
@@ -35,19 +36,40 @@ async function main (): Promise<void> {
     app.log.warn('ALLOWED_ORIGINS is unset: pages from any origin may call the REST API and open WebSockets; list your frontend origins in production')
   }
 
+  // Every TCP connection, upgraded WebSockets included: shutdown destroys whatever is still open once
+  // clients had their chance to complete the close handshake, so one silent client cannot hold the exit.
+  const sockets = new Set<Socket>()
+  app.server.on('connection', (socket: Socket) => {
+    sockets.add(socket)
+    socket.once('close', () => { sockets.delete(socket) })
+  })
+
   let closing = false
   const shutdown = (signal: string): void => {
-    if (closing) return
+    if (closing) {
+      app.log.info({ signal }, 'already shutting down')
+      return
+    }
     closing = true
-    app.log.info({ signal }, 'shutting down')
+    const startedAt = Date.now()
+    app.log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down')
     const deadline = setTimeout(() => {
       app.log.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out; exiting')
       process.exit(1)
     }, config.shutdownTimeoutMs)
     deadline.unref()
+    const handshakeOver = setTimeout(() => {
+      if (sockets.size > 0) app.log.warn({ sockets: sockets.size }, 'closing connections that did not finish closing')
+      for (const socket of sockets) socket.destroy()
+    }, closeHandshakeMs(config.shutdownTimeoutMs))
+    handshakeOver.unref()
+    // app.close(): no new connections, every WebSocket closed with 1012, pending playback written.
     app.close()
       .then(async () => { await database.close() })
-      .then(() => { process.exit(0) }, (err: unknown) => {
+      .then(() => {
+        app.log.info({ ms: Date.now() - startedAt }, 'shut down')
+        process.exit(0)
+      }, (err: unknown) => {
         app.log.error({ err }, 'shutdown failed')
         process.exit(1)
       })
@@ -56,6 +78,14 @@ async function main (): Promise<void> {
   process.on('SIGINT', () => { shutdown('SIGINT') })
 
   await app.listen({ port: config.port, host: config.host })
+}
+
+/**
+ * How long shutdown waits for clients to answer the 1012 close frame before it drops their connections:
+ * long enough for any live client, short enough to leave most of the timeout for the database writes.
+ */
+function closeHandshakeMs (shutdownTimeoutMs: number): number {
+  return Math.min(2000, Math.floor(shutdownTimeoutMs / 4))
 }
 
 main().catch((err: unknown) => {
