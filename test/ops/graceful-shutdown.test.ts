@@ -64,6 +64,9 @@ async function connectedClients (t: Test, server: ServerProcess): Promise<{ alic
   return { alice, bob }
 }
 
+// Several server processes, each opening the database (the embedded one takes seconds, more on a busy machine).
+t.setTimeout(240_000)
+
 t.test('SIGTERM, then SIGINT: every client gets 1012, the process exits 0 in time, the last playback state is written', async (t) => {
   const database = await serverDatabase(t)
   const first = await startServer(t, { database, env })
