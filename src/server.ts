@@ -1,6 +1,7 @@
 /**
  * The process: reads config, opens and migrates the database, serves the app, and shuts down gracefully on
- * SIGTERM/SIGINT (sockets closed with 1012, playback flushed, pool closed, exit 0) within SHUTDOWN_TIMEOUT_MS.
+ * SIGTERM/SIGINT (sockets closed with 1012, playback flushed, pool closed, exit 0) within SHUTDOWN_TIMEOUT_MS;
+ * exit 1 when the deadline passed or playback state could not be written.
  * A bad configuration exits 1 with a message naming the variable.
  */
 import type { Socket } from 'node:net'
@@ -27,7 +28,7 @@ async function main (): Promise<void> {
     onPoolError: (err) => { app.log.warn({ err }, 'idle database connection failed') }
   })
   await database.migrate()
-  const { app } = await buildApp({ config, database })
+  const { app, rooms } = await buildApp({ config, database })
   app.log.info({ database: database.kind === 'postgres' ? 'postgres' : `embedded PGlite (${config.dataDir})` }, 'database ready')
   if (!isJwtMode(config.auth)) {
     app.log.warn('development identity: user ids are taken from x-user-id / ?userId= as sent; set AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY or AUTH_JWKS_URL in production')
@@ -64,9 +65,18 @@ async function main (): Promise<void> {
     }, closeHandshakeMs(config.shutdownTimeoutMs))
     handshakeOver.unref()
     // app.close(): no new connections, every WebSocket closed with 1012, pending playback written.
+    // Exit 0 only when nothing was lost: state the database did not take (an outage) makes it 1.
     app.close()
-      .then(async () => { await database.close() })
-      .then(() => {
+      .then(async () => {
+        const unsaved = rooms.pendingPlaybackWrites
+        await database.close()
+        return unsaved
+      })
+      .then((unsaved) => {
+        if (unsaved > 0) {
+          app.log.error({ rooms: unsaved, ms: Date.now() - startedAt }, 'shut down; the playback state of these rooms could not be written')
+          process.exit(1)
+        }
         app.log.info({ ms: Date.now() - startedAt }, 'shut down')
         process.exit(0)
       }, (err: unknown) => {

@@ -95,7 +95,8 @@ export class ServerProcess {
 
   constructor (private readonly child: ChildProcess, readonly name: string, startTimeoutMs: number) {
     this.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
+      // 'close', not 'exit': by then every line the child wrote has been read.
+      child.once('close', (code, signal) => {
         this.exit = { code, signal, at: Date.now() }
         resolve(this.exit)
       })

@@ -192,3 +192,22 @@ t.test('while the database does not answer at all (a partition), calls fail with
   t.same(memory.participants, ['alice', 'bob', 'carol'])
   t.same((await storedRoom(direct, roomId)).participants, memory.participants, 'nothing of the refused join surfaced in the database')
 })
+
+t.test('a shutdown during an outage still closes every socket with 1012 and exits in time, with 1 for the state it lost', { skip }, async (t) => {
+  const { server, proxy } = await setup(t, { SHUTDOWN_TIMEOUT_MS: '4000' })
+  const alice = await TestClient.connect(server.wsUrl, { userId: 'alice' }, t)
+  const bob = await TestClient.connect(server.wsUrl, { userId: 'bob' }, t)
+  const roomId = (await alice.expect('create_room', { roomName: 'Last call' }, 'room_created')).data.room.id as string
+  await bob.expect('join_room', { roomId }, 'room_joined')
+  proxy.cut()
+  await alice.expect('host_sync', { roomId, videoUrl: 'https://example.com/unsaved.mp4', currentTime: 1, isPlaying: true }, 'ack')
+
+  const sigtermAt = Date.now()
+  server.kill('SIGTERM')
+  t.equal((await alice.closed).code, 1012)
+  t.equal((await bob.closed).code, 1012)
+  const exit = await server.exited
+  t.ok(exit.at - sigtermAt < 4000, `exited ${exit.at - sigtermAt} ms after SIGTERM`)
+  t.equal(exit.code, 1, 'not 0: the last playback state was lost')
+  t.match(server.logs.find((l) => l.level >= 50), { rooms: 1, msg: /playback state of these rooms could not be written/ }, 'and says why', { log: server.describe() })
+})
