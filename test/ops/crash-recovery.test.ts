@@ -87,16 +87,16 @@ t.test('after kill -9 the restarted server has every open room back, as it was a
   for (const viewer of [bob2, carol2]) {
     const joined = await viewer.expect('join_room', { roomId }, 'room_joined')
     t.equal(joined.data.role, 'viewer', `${viewer.name} keeps the viewer role`)
-    t.match(joined.data.room, { hostId: 'alice', participants: ['alice', 'bob', 'carol', 'dan'] })
+    t.match(joined.data.room, { hostId: 'alice', participants: ['alice', 'bob', 'carol', 'dan'] }, 'those still away are still in the room')
   }
 
-  const aliceLeft = await bob2.next((e) => e.type === 'participant_left' && e.data.userId === 'alice', GRACE_MS + 5000)
+  // Whoever does not return had a fresh grace counted from the restart (the grace started no earlier than
+  // the process did, and they were still in the room when the others rejoined, however long the restart took).
+  await bob2.next((e) => e.type === 'participant_left' && e.data.userId === 'alice', GRACE_MS + 5000)
+  t.ok(Date.now() - second.spawnedAt >= GRACE_MS, 'the host left only after a full grace')
   const handOver = await bob2.nextOfType('host_changed')
   t.same(handOver.data, { roomId, hostId: 'bob', previousHostId: 'alice', reason: 'host_disconnected' })
   await bob2.next((e) => e.type === 'participant_left' && e.data.userId === 'dan', GRACE_MS + 5000)
-  const leftAt = Date.now()
-  t.ok(leftAt - second.spawnedAt >= GRACE_MS, 'whoever does not return leaves only after a fresh grace counted from the restart')
-  t.ok(aliceLeft !== undefined)
   await carol2.next((e) => e.type === 'host_changed' && e.data.hostId === 'bob')
 
   await bob2.barrier()
