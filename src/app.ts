@@ -57,6 +57,8 @@ export async function buildApp (deps: AppDependencies): Promise<App> {
   const app = Fastify({
     ...(typeof deps.logger === 'object' ? { loggerInstance: deps.logger } : { logger: deps.logger ?? { level: config.logLevel, serializers: { req: requestLogSerializer } } }),
     bodyLimit: config.bodyLimitBytes,
+    // Long path ids must reach validation (400 INVALID_ROOM_ID) instead of falling through to 404.
+    maxParamLength: 2048,
     forceCloseConnections: true,
     return503OnClosing: true
   }).withTypeProvider<TypeBoxTypeProvider>()

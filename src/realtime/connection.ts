@@ -40,6 +40,7 @@ export interface ConnectionHooks {
 }
 
 const envelope = Compile(RequestEnvelope)
+const requestId = Compile(RequestEnvelope.properties.id)
 
 export class ClientConnection implements HubConnection {
   readonly id = randomUUID()
@@ -165,8 +166,10 @@ function parseRequest (frame: Buffer): ClientRequest | RequestError {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return new RequestError(errorBody('INVALID_MESSAGE', 'a request is a JSON object {type, id?, data}'), undefined)
   }
+  // The id is judged by the envelope's own schema (lengths in characters, not UTF-16 units), so a frame
+  // refused for another reason still gets replyTo exactly when its id would have been accepted.
   const rawId = (value as { id?: unknown }).id
-  const replyTo = typeof rawId === 'string' && rawId.length >= 1 && rawId.length <= 64 ? rawId : undefined
+  const replyTo = requestId.Check(rawId) ? rawId as string : undefined
   if (!envelope.Check(value)) {
     const first = envelope.Errors(value)[0]
     const where = first === undefined ? '' : `${first.instancePath === '' ? 'request' : first.instancePath} ${first.message}`

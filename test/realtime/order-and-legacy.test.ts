@@ -2,7 +2,8 @@ import t from 'tap'
 import { createTestApp } from '../helpers/app.js'
 import { TestClient, type Teardown } from '../helpers/ws-client.js'
 
-const { wsUrl, app } = await createTestApp(t, { listen: true })
+// Bursts here test ordering, not the per-connection rate limit (test/realtime/limits.test.ts does that).
+const { wsUrl, app } = await createTestApp(t, { listen: true, env: { WS_MESSAGES_PER_SECOND: '10000', WS_MESSAGE_BURST: '10000' } })
 const connect = async (tt: Teardown, userId: string): Promise<TestClient> => await TestClient.connect(wsUrl, { userId }, tt)
 
 t.test('a burst of 100 syncs arrives complete and in order at every viewer', async (t) => {
