@@ -169,3 +169,23 @@ export class TestClient {
     })
   }
 }
+
+export interface Party {
+  roomId: string
+  host: TestClient
+  viewers: TestClient[]
+}
+
+/** A room created over the WebSocket by `host`, with each of `viewers` connected and joined, in order. */
+export async function startParty (wsUrl: string, t: Teardown, host: string, ...viewers: string[]): Promise<Party> {
+  const hostClient = await TestClient.connect(wsUrl, { userId: host }, t)
+  const created = await hostClient.expect('create_room', { roomName: `${host}'s party` }, 'room_created')
+  const roomId = created.data.room.id as string
+  const viewerClients: TestClient[] = []
+  for (const viewer of viewers) {
+    const client = await TestClient.connect(wsUrl, { userId: viewer }, t)
+    await client.expect('join_room', { roomId }, 'room_joined')
+    viewerClients.push(client)
+  }
+  return { roomId, host: hostClient, viewers: viewerClients }
+}

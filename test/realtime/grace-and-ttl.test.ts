@@ -2,7 +2,7 @@ import t from 'tap'
 import { createTestApp } from '../helpers/app.js'
 import { createTestDatabase } from '../helpers/database.js'
 import { FakeClock } from '../helpers/fake-clock.js'
-import { TestClient, type Teardown } from '../helpers/ws-client.js'
+import { startParty, TestClient, type Party, type Teardown } from '../helpers/ws-client.js'
 
 const GRACE = 10_000
 const TTL = 300_000
@@ -17,17 +17,7 @@ const { wsUrl, app, rooms } = await createTestApp(t, {
 
 const connect = async (tt: Teardown, userId: string): Promise<TestClient> => await TestClient.connect(wsUrl, { userId }, tt)
 
-async function party (tt: Teardown, host: string, ...viewers: string[]) {
-  const hostClient = await connect(tt, host)
-  const roomId = (await hostClient.expect('create_room', { roomName: `${host}'s party` }, 'room_created')).data.room.id as string
-  const viewerClients: TestClient[] = []
-  for (const viewer of viewers) {
-    const client = await connect(tt, viewer)
-    await client.expect('join_room', { roomId }, 'room_joined')
-    viewerClients.push(client)
-  }
-  return { roomId, host: hostClient, viewers: viewerClients }
-}
+const party = async (tt: Teardown, host: string, ...viewers: string[]): Promise<Party> => await startParty(wsUrl, tt, host, ...viewers)
 
 /** Closes a client's socket and waits until the server has processed the disconnect. */
 async function drop (client: TestClient): Promise<void> {

@@ -1,25 +1,13 @@
 import t from 'tap'
 import { createTestApp } from '../helpers/app.js'
-import { TestClient, type Teardown } from '../helpers/ws-client.js'
+import { startParty, TestClient, type Party, type Teardown } from '../helpers/ws-client.js'
 
 const { wsUrl, app, rooms, database } = await createTestApp(t, { listen: true, env: { MAX_ROOM_PARTICIPANTS: '3' } })
 
 const connect = async (tt: Teardown, userId: string): Promise<TestClient> =>
   await TestClient.connect(wsUrl, { userId }, tt)
 
-/** A room created over WS by `host`, with `viewers` joined. */
-async function party (tt: Teardown, host: string, ...viewers: string[]) {
-  const hostClient = await connect(tt, host)
-  const created = await hostClient.expect('create_room', { roomName: `${host}'s party` }, 'room_created')
-  const roomId = created.data.room.id as string
-  const viewerClients: TestClient[] = []
-  for (const viewer of viewers) {
-    const client = await connect(tt, viewer)
-    await client.expect('join_room', { roomId }, 'room_joined')
-    viewerClients.push(client)
-  }
-  return { roomId, host: hostClient, viewers: viewerClients }
-}
+const party = async (tt: Teardown, host: string, ...viewers: string[]): Promise<Party> => await startParty(wsUrl, tt, host, ...viewers)
 
 t.test('create_room makes the sender host of a room it is in', async (t) => {
   const alice = await connect(t, 'alice')
