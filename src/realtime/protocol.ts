@@ -11,12 +11,14 @@ export const MAX_FRAME_BYTES = 64 * 1024
 
 /**
  * Why the server closes a connection. Clients reconnect (with jittered backoff) after 1012 and after a
- * heartbeat termination (1006); after 4401 only with a fresh token; after 1003/1009/4429 only once fixed.
+ * heartbeat termination (1006) and after 1013 (the identity provider's keys could not be fetched); after 4401
+ * only with a fresh token; after 1003/1009/4429 only once fixed.
  */
 export const CLOSE_CODES = {
   UNSUPPORTED_DATA: 1003,
   MESSAGE_TOO_BIG: 1009,
   SERVICE_RESTART: 1012,
+  TRY_AGAIN_LATER: 1013,
   UNAUTHORIZED: 4401,
   FLOODING: 4429
 } as const

@@ -175,8 +175,10 @@ export async function registerRealtime (app: FastifyInstance, options: RealtimeO
   }, (socket, request) => {
     const auth = request.wsAuth
     if (auth === null || 'error' in auth) {
-      // Accept, then close, so that a browser can read why (it cannot read a refused upgrade).
-      socket.close(CLOSE_CODES.UNAUTHORIZED, (auth?.error.message ?? 'unauthorized').slice(0, 120))
+      // Accept, then close, so that a browser can read why (it cannot read a refused upgrade). A token that
+      // could not be checked (identity provider unreachable) is not a bad token: the client should retry.
+      const code = auth?.error.code === 'SERVICE_UNAVAILABLE' ? CLOSE_CODES.TRY_AGAIN_LATER : CLOSE_CODES.UNAUTHORIZED
+      socket.close(code, (auth?.error.message ?? 'unauthorized').slice(0, 120))
       return
     }
     const userId = auth.identity.userId

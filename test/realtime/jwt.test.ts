@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createTestApp } from '../helpers/app.js'
 import { FakeClock } from '../helpers/fake-clock.js'
-import { SECRET, bearer, nowSeconds, signHs256, unsecured } from '../helpers/tokens.js'
+import { SECRET, bearer, keyPair, nowSeconds, sign, signHs256, unsecured } from '../helpers/tokens.js'
 import { TestClient } from '../helpers/ws-client.js'
 
 // The fake clock starts at real time: jose checks exp against the real clock at connect, the server's
@@ -71,4 +71,13 @@ t.test('a refused refresh keeps the old expiry', async (t) => {
   await client.request('auth', { token: await signHs256('someone-else', { exp: clockSeconds() + 3600 }) })
   clock.advance(61_000)
   t.equal((await client.closed).code, 4401)
+})
+
+t.test('an identity provider whose keys cannot be fetched closes with 1013 (try again later), not 4401', async (t) => {
+  const own = await createTestApp(t, { listen: true, env: { AUTH_JWKS_URL: 'http://127.0.0.1:1/.well-known/jwks.json' } })
+  const pair = await keyPair('RS256')
+  const token = await sign(pair.privateKey, 'frank', { alg: 'RS256', kid: 'k1' })
+  const client = TestClient.open(own.wsUrl, { token })
+  const closed = await client.closed
+  t.equal(closed.code, 1013)
 })
