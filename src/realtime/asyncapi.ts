@@ -82,7 +82,8 @@ export function buildAsyncApiDocument (version: string): Record<string, unknown>
       description: 'Text frames, one JSON object each. Client to server: {type, id?, data}. Server to client: ' +
         '{type, replyTo?, channel?, data}. Every request with an id gets exactly one reply (its success event or error). ' +
         `Close codes: ${CLOSE_CODES.UNSUPPORTED_DATA} binary frame, ${CLOSE_CODES.MESSAGE_TOO_BIG} frame over ${MAX_FRAME_BYTES} bytes, ` +
-        `${CLOSE_CODES.SERVICE_RESTART} server restart (reconnect with jittered backoff and rejoin), ${CLOSE_CODES.UNAUTHORIZED} bad or expired token, ` +
+        `${CLOSE_CODES.SERVICE_RESTART} server restart (reconnect with jittered backoff and rejoin), ${CLOSE_CODES.TRY_AGAIN_LATER} identity provider ` +
+        `unreachable (retry later), ${CLOSE_CODES.UNAUTHORIZED} bad or expired token, ` +
         `${CLOSE_CODES.FLOODING} sustained flooding.`
     },
     defaultContentType: 'application/json',
