@@ -1,0 +1,160 @@
+/**
+ * The bench's flags. Defaults are sized for a shared 2-core machine: the full run takes a few minutes,
+ * `--quick` (CI) some seconds of load per server. Every size the issue names can be set back with a flag.
+ */
+import { availableParallelism } from 'node:os'
+import { parseArgs } from 'node:util'
+import type { TargetKind } from './clients.js'
+
+export const SCENARIOS = ['fanout', 'saturation', 'idle', 'join', 'rest'] as const
+export type Scenario = typeof SCENARIOS[number]
+export const TARGETS: readonly TargetKind[] = ['ours', 'bare', 'socketio']
+
+export interface RoomShape { rooms: number, viewers: number }
+
+export interface Options {
+  quick: boolean
+  targets: TargetKind[]
+  scenarios: Scenario[]
+  fanout: RoomShape[]
+  fanoutSeconds: number
+  syncHz: number
+  chatHz: number
+  saturation: RoomShape
+  saturationStepSeconds: number
+  saturationMaxSteps: number
+  saturationFactor: number
+  saturationRefine: number
+  /** Run a failing step once more before believing it. */
+  saturationRetry: boolean
+  saturationP99Ms: number
+  idle: number
+  idleRoomSize: number
+  joins: number
+  joinRoomSize: number
+  joinConcurrency: number
+  restSeconds: number
+  restConnections: number
+  genProcs: number
+  heartbeatMs: number
+  profile: boolean
+  /** Nice value of the servers and load generators (0: as the bench itself). */
+  nice: number
+  logLevel: string
+  outDir: string
+  deadlineMinutes: number
+}
+
+const USAGE = `npm run bench -- [flags]
+  --quick                 seconds of load per server (CI); writes bench/results/quick.{md,json}
+  --targets LIST          ours,bare,socketio (default all)
+  --scenarios LIST        fanout,saturation,idle,join,rest (default all)
+  --fanout LIST           room shapes RxV, e.g. 10x100,1x1000
+  --duration S            seconds per fan-out run
+  --sync-hz N / --chat-hz N   per room (default 4 / 1)
+  --saturation RxV        room shape of the saturation search (default 10x100)
+  --sat-step S            seconds per saturation step
+  --sat-max-steps N       doubling steps before giving up
+  --sat-p99 MS            the latency line (default 50)
+  --idle N                idle connections (rooms of --idle-room-size, default 50)
+  --joins N               joins in the join storm (rooms of 50)
+  --join-concurrency N    joins in flight at once
+  --rest-duration S       seconds per autocannon run
+  --rest-connections N    autocannon connections
+  --gen-procs N           load-generator processes (default 1)
+  --heartbeat-ms MS       heartbeat interval of all three servers
+  --profile               write a --cpu-prof profile of each server to bench/results/profiles/
+  --nice=N                run servers and load generators at nice N (e.g. --nice=-10 on a busy shared machine; needs root)
+  --log-level LEVEL       our server's LOG_LEVEL (default warn)
+  --out DIR               where latest.{md,json} go (default bench/results)`
+
+function shapes (text: string): RoomShape[] {
+  return text.split(',').map((s) => {
+    const match = /^(\d+)x(\d+)$/.exec(s.trim())
+    if (match === null) throw new Error(`room shape ${JSON.stringify(s)} is not RxV (e.g. 10x100)`)
+    return { rooms: Number(match[1]), viewers: Number(match[2]) }
+  })
+}
+
+function list<T extends string> (text: string, allowed: readonly T[], what: string): T[] {
+  const items = text.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  for (const item of items) if (!allowed.includes(item as T)) throw new Error(`unknown ${what} ${JSON.stringify(item)} (one of ${allowed.join(', ')})`)
+  return items as T[]
+}
+
+export function parseOptions (argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+      targets: { type: 'string' },
+      scenarios: { type: 'string' },
+      fanout: { type: 'string' },
+      duration: { type: 'string' },
+      'sync-hz': { type: 'string' },
+      'chat-hz': { type: 'string' },
+      saturation: { type: 'string' },
+      'sat-step': { type: 'string' },
+      'sat-max-steps': { type: 'string' },
+      'sat-p99': { type: 'string' },
+      idle: { type: 'string' },
+      'idle-room-size': { type: 'string' },
+      joins: { type: 'string' },
+      'join-concurrency': { type: 'string' },
+      'rest-duration': { type: 'string' },
+      'rest-connections': { type: 'string' },
+      'gen-procs': { type: 'string' },
+      'heartbeat-ms': { type: 'string' },
+      profile: { type: 'boolean', default: false },
+      nice: { type: 'string' },
+      'log-level': { type: 'string' },
+      out: { type: 'string' }
+    }
+  })
+  if (values.help === true) {
+    console.log(USAGE)
+    process.exit(0)
+  }
+  const quick = values.quick === true
+  const n = (name: keyof typeof values, quickValue: number, fullValue: number, min = 1): number => {
+    const raw = values[name]
+    if (raw === undefined) return quick ? quickValue : fullValue
+    const value = Number(raw)
+    if (!Number.isFinite(value) || value < min) throw new Error(`--${name} ${JSON.stringify(raw)} must be a number >= ${min}`)
+    return value
+  }
+  const options: Options = {
+    quick,
+    targets: values.targets === undefined ? [...TARGETS] : list(values.targets, TARGETS, 'target'),
+    scenarios: values.scenarios === undefined ? [...SCENARIOS] : list(values.scenarios, SCENARIOS, 'scenario'),
+    fanout: shapes(values.fanout ?? (quick ? '2x25' : '10x100,1x1000')),
+    fanoutSeconds: n('duration', 1, 10, 0.1),
+    syncHz: n('sync-hz', 4, 4, 0.1),
+    chatHz: n('chat-hz', 1, 1, 0),
+    saturation: shapes(values.saturation ?? (quick ? '2x25' : '10x100'))[0]!,
+    saturationStepSeconds: n('sat-step', 0.5, 3, 0.1),
+    saturationMaxSteps: n('sat-max-steps', 2, 10),
+    saturationFactor: 2,
+    saturationRefine: quick ? 0 : 2,
+    saturationRetry: !quick,
+    saturationP99Ms: n('sat-p99', 50, 50),
+    idle: n('idle', 100, 10_000),
+    idleRoomSize: n('idle-room-size', 50, 50, 2),
+    joins: n('joins', 100, 2000),
+    joinRoomSize: 50,
+    joinConcurrency: n('join-concurrency', 20, 20),
+    restSeconds: n('rest-duration', 1, 10),
+    restConnections: n('rest-connections', 10, 50),
+    genProcs: n('gen-procs', 1, 1),
+    heartbeatMs: n('heartbeat-ms', 1000, 5000, 100),
+    profile: values.profile === true,
+    nice: values.nice === undefined ? 0 : Number(values.nice),
+    logLevel: values['log-level'] ?? 'warn',
+    outDir: values.out ?? 'bench/results',
+    deadlineMinutes: quick ? 5 : 60
+  }
+  if (options.genProcs > Math.max(1, availableParallelism() * 4)) throw new Error('--gen-procs is far above the number of cores')
+  if (!Number.isInteger(options.nice) || options.nice < -20 || options.nice > 19) throw new Error('--nice must be a whole number from -20 to 19')
+  return options
+}

@@ -1,0 +1,248 @@
+/**
+ * The results as a markdown table (ours, bare ws, Socket.IO and the ratios), the issue's targets checked
+ * against them, and where the load generator rather than a server set the limit.
+ */
+import type { TargetKind } from './clients.js'
+import type { Options } from './options.js'
+import type { FanoutResult, IdleResult, JoinResult, RestResult, SaturationResult, SaturationStep } from './scenarios.js'
+import { TARGET_LABELS } from './targets.js'
+
+export interface TargetResults {
+  kind: TargetKind
+  fanout: FanoutResult[]
+  saturation?: SaturationResult
+  idle?: IdleResult
+  join?: JoinResult
+  rest?: RestResult | { skipped: string }
+  errors: Record<string, string>
+}
+
+export interface Machine {
+  cpus: number
+  cpuModel: string
+  memoryGb: number
+  node: string
+  kernel: string
+  loadAverageAtStart: number[]
+  loadAverageAtEnd?: number[]
+  /** /proc/pressure/cpu `some avg60`: percent of the last minute in which a runnable task waited for a CPU. */
+  cpuPressureAtStart?: number
+}
+
+export interface BenchResults {
+  startedAt: string
+  durationSeconds: number
+  quick: boolean
+  machine: Machine
+  database: string
+  versions: Record<string, string>
+  options: Options
+  targets: Partial<Record<TargetKind, TargetResults>>
+  checks: Check[]
+  bottlenecks: string[]
+}
+
+export interface Check { target: string, value: string, met: boolean | null }
+
+type Getter = (t: TargetResults) => number | undefined
+type Better = 'higher' | 'lower'
+
+const KINDS: TargetKind[] = ['ours', 'bare', 'socketio']
+const BUSY = 85
+
+function fmt (v: number | undefined): string {
+  if (v === undefined || Number.isNaN(v)) return '–'
+  if (Math.abs(v) >= 1000) return Math.round(v).toLocaleString('en-US')
+  if (Math.abs(v) >= 100) return v.toFixed(0)
+  if (Math.abs(v) >= 10) return v.toFixed(1)
+  return v.toFixed(2)
+}
+
+function ratio (a: number | undefined, b: number | undefined): string {
+  if (a === undefined || b === undefined || Number.isNaN(a) || Number.isNaN(b) || b === 0) return '–'
+  return `${(a / b).toFixed(2)}x`
+}
+
+function shapeLabel (f: { rooms: number, viewers: number }): string {
+  return `${f.rooms}×${f.viewers}`
+}
+
+export function renderTable (results: BenchResults): string {
+  const targets = results.targets
+  const rows: string[] = []
+  const head = `| measurement | ${KINDS.map((k) => TARGET_LABELS[k]).join(' | ')} | ours ÷ bare ws | ours ÷ Socket.IO |`
+  rows.push(head, `|---|${KINDS.map(() => '--:').join('|')}|--:|--:|`)
+  const add = (label: string, get: Getter, better?: Better): void => {
+    const values = KINDS.map((k) => {
+      const t = targets[k]
+      return t === undefined ? undefined : get(t)
+    })
+    if (values.every((v) => v === undefined || Number.isNaN(v))) return
+    const [ours, bare, sio] = values
+    const note = better === undefined ? '' : better === 'higher' ? ' ↑' : ' ↓'
+    rows.push(`| ${label}${note} | ${values.map(fmt).join(' | ')} | ${ratio(ours, bare)} | ${ratio(ours, sio)} |`)
+  }
+  const section = (title: string): void => { rows.push(`| **${title}** | | | | | |`) }
+
+  const shapes = new Map<string, FanoutResult>()
+  for (const k of KINDS) for (const f of targets[k]?.fanout ?? []) shapes.set(shapeLabel(f), f)
+  for (const [label, f] of shapes) {
+    const pick = (t: TargetResults): FanoutResult | undefined => t.fanout.find((x) => shapeLabel(x) === label)
+    section(`Fan-out ${label} (rooms × viewers), sync ${f.syncHz} Hz + chat ${f.chatHz} Hz per room, ${f.seconds} s`)
+    add('latency p50 (ms)', (t) => pick(t)?.latency.p50, 'lower')
+    add('latency p95 (ms)', (t) => pick(t)?.latency.p95, 'lower')
+    add('latency p99 (ms)', (t) => pick(t)?.latency.p99, 'lower')
+    add('latency max (ms)', (t) => pick(t)?.latency.max, 'lower')
+    add('deliveries/s', (t) => pick(t)?.deliveriesPerSec, 'higher')
+    add('delivered (% of sent × members)', (t) => { const r = pick(t)?.deliveredRatio; return r === undefined ? undefined : r * 100 })
+    add('server CPU (% of one core)', (t) => pick(t)?.serverCpu, 'lower')
+    add('server CPU per delivery (µs)', (t) => pick(t)?.serverUsPerDelivery, 'lower')
+    add('server RSS (MB)', (t) => pick(t)?.serverRssMb, 'lower')
+    add('load generator CPU (%)', (t) => sum(pick(t)?.generatorCpu))
+  }
+  const anySat = KINDS.map((k) => targets[k]?.saturation).find((s) => s !== undefined)
+  if (anySat !== undefined) {
+    section(`Saturation ${shapeLabel(anySat)}: sync rate doubled until p99 > ${anySat.p99LimitMs} ms`)
+    add(`max deliveries/s with p99 ≤ ${anySat.p99LimitMs} ms`, (t) => t.saturation?.best?.deliveriesPerSec, 'higher')
+    add('… at sync rate (Hz per room)', (t) => t.saturation?.best?.syncHz)
+    add('… p99 there (ms)', (t) => t.saturation?.best?.p99)
+    add('… server CPU there (%)', (t) => t.saturation?.best?.serverCpu)
+    add('… load generator CPU there (%)', (t) => sum(t.saturation?.best?.generatorCpu))
+    add('capacity: deliveries per second of one full core', (t) => t.saturation?.capacityPerCore ?? undefined, 'higher')
+  }
+  const anyIdle = KINDS.map((k) => targets[k]?.idle).find((s) => s !== undefined)
+  if (anyIdle !== undefined) {
+    section(`Idle: ${anyIdle.connections.toLocaleString('en-US')} connections in rooms of ${anyIdle.roomSize}, heartbeats on`)
+    add('heap per connection (KB, after GC)', (t) => t.idle?.heapPerConnKb, 'lower')
+    add('RSS per connection (KB)', (t) => t.idle?.rssPerConnKb, 'lower')
+    add('connections still open after the hold', (t) => t.idle?.alive)
+  }
+  const anyJoin = KINDS.map((k) => targets[k]?.join).find((s) => s !== undefined)
+  if (anyJoin !== undefined) {
+    section(`Join storm: ${anyJoin.joins.toLocaleString('en-US')} joins into rooms of 50, ${anyJoin.concurrency} in flight (ours writes each through to ${results.database.startsWith('Postgres') ? 'Postgres' : 'PGlite'})`)
+    add('joins/s', (t) => t.join?.joinsPerSec, 'higher')
+    add('join latency p50 (ms)', (t) => t.join?.latency.p50, 'lower')
+    add('join latency p99 (ms)', (t) => t.join?.latency.p99, 'lower')
+    add('server CPU (%)', (t) => t.join?.serverCpu)
+    add('database CPU (%)', (t) => t.join?.databaseCpu ?? undefined)
+  }
+  const restOf = (t: TargetResults): RestResult | undefined => t.rest !== undefined && !('skipped' in t.rest) ? t.rest : undefined
+  const anyRest = KINDS.map((k) => targets[k]).map((t) => (t === undefined ? undefined : restOf(t))).find((r) => r !== undefined)
+  if (anyRest !== undefined) {
+    section(`REST (autocannon, ${anyRest.connections} connections, ${anyRest.seconds} s each; bare ws column: node:http from memory)`)
+    add('POST /rooms req/s', (t) => restOf(t)?.post.rps, 'higher')
+    add('POST /rooms p99 (ms)', (t) => restOf(t)?.post.p99, 'lower')
+    add('GET /rooms/{id} req/s', (t) => restOf(t)?.get.rps, 'higher')
+    add('GET /rooms/{id} p99 (ms)', (t) => restOf(t)?.get.p99, 'lower')
+    add('autocannon CPU (%)', (t) => sum(restOf(t)?.generatorCpu))
+  }
+  return rows.join('\n')
+}
+
+function sum (values: number[] | undefined): number | undefined {
+  return values === undefined ? undefined : Math.round(values.reduce((a, b) => a + b, 0) * 10) / 10
+}
+
+/** The issue's targets, each with the number that decides it. */
+export function checkTargets (results: BenchResults): Check[] {
+  const ours = results.targets.ours
+  const bare = results.targets.bare
+  const sio = results.targets.socketio
+  const checks: Check[] = []
+  const sat = (t: TargetResults | undefined): number | undefined => t?.saturation?.best?.deliveriesPerSec
+  if (sat(ours) !== undefined && sat(bare) !== undefined) {
+    const r = sat(ours)! / sat(bare)!
+    checks.push({ target: 'saturation ≥ 0.8x bare ws', value: `${r.toFixed(2)}x (${fmt(sat(ours))} vs ${fmt(sat(bare))} deliveries/s)`, met: r >= 0.8 })
+  }
+  if (sat(ours) !== undefined && sat(sio) !== undefined) {
+    const r = sat(ours)! / sat(sio)!
+    checks.push({ target: 'saturation ≥ 1.5x Socket.IO', value: `${r.toFixed(2)}x (${fmt(sat(ours))} vs ${fmt(sat(sio))} deliveries/s)`, met: r >= 1.5 })
+  }
+  const cap = (t: TargetResults | undefined): number | undefined => t?.saturation?.capacityPerCore ?? undefined
+  if (cap(ours) !== undefined && cap(bare) !== undefined && cap(sio) !== undefined) {
+    checks.push({
+      target: 'the same two ratios on CPU cost (deliveries per core-second)',
+      value: `${(cap(ours)! / cap(bare)!).toFixed(2)}x bare ws, ${(cap(ours)! / cap(sio)!).toFixed(2)}x Socket.IO`,
+      met: cap(ours)! / cap(bare)! >= 0.8 && cap(ours)! / cap(sio)! >= 1.5
+    })
+  }
+  const big = ours?.fanout.find((f) => f.rooms === 1 && f.viewers === 1000 && f.syncHz === 4)
+  if (big !== undefined) {
+    checks.push({ target: 'p99 ≤ 25 ms, 1,000-viewer room at 4 Hz', value: `${fmt(big.latency.p99)} ms`, met: big.latency.p99 <= 25 })
+  } else if (ours !== undefined && ours.fanout.length > 0) {
+    checks.push({ target: 'p99 ≤ 25 ms, 1,000-viewer room at 4 Hz', value: 'not run at this size (use the full run)', met: null })
+  }
+  if (ours?.idle !== undefined) {
+    checks.push({ target: '≤ 8 KB heap per idle connection', value: `${fmt(ours.idle.heapPerConnKb)} KB`, met: ours.idle.heapPerConnKb <= 8 })
+  }
+  if (ours?.join !== undefined) {
+    const onPostgres = results.database.startsWith('Postgres')
+    checks.push({
+      target: 'join p99 ≤ 20 ms on Postgres',
+      value: `${fmt(ours.join.latency.p99)} ms${onPostgres ? '' : ' (on PGlite: set DATABASE_URL for the real check)'}`,
+      met: onPostgres ? ours.join.latency.p99 <= 20 : null
+    })
+  }
+  return checks
+}
+
+function limitOf (step: SaturationStep): string {
+  const server = step.serverCpu >= BUSY
+  const gen = Math.max(...step.generatorCpu) >= BUSY
+  const machine = step.serverCpu + step.generatorCpu.reduce((a, b) => a + b, 0) >= 180
+  if (server && gen) return `both the server (${step.serverCpu} %) and the load generator (${step.generatorCpu.join('+')} %) were busy`
+  if (server) return `the server was the limit (${step.serverCpu} % of a core; generator ${step.generatorCpu.join('+')} %)`
+  if (gen) return `the LOAD GENERATOR was the limit (${step.generatorCpu.join('+')} % of a core; server only ${step.serverCpu} %)`
+  if (machine) return `the 2-core machine was full (server ${step.serverCpu} % + generator ${step.generatorCpu.join('+')} %)`
+  return `neither process was CPU-bound (server ${step.serverCpu} %, generator ${step.generatorCpu.join('+')} %): latency came from queueing or the other load on this shared machine`
+}
+
+/** Where the load generator, not the server, set the number. */
+export function bottlenecks (results: BenchResults): string[] {
+  const lines: string[] = []
+  for (const k of KINDS) {
+    const t = results.targets[k]
+    if (t === undefined) continue
+    const label = TARGET_LABELS[k]
+    for (const f of t.fanout) {
+      const gen = Math.max(...f.generatorCpu)
+      if (gen >= BUSY) lines.push(`${label}, fan-out ${shapeLabel(f)}: the load generator ran at ${gen} % of a core; latency includes its queueing`)
+      if (f.sendLag.p99 > 5) lines.push(`${label}, fan-out ${shapeLabel(f)}: sends were up to ${f.sendLag.p99} ms late (p99) against the schedule; the generator was behind`)
+    }
+    const sat = t.saturation
+    if (sat !== undefined) {
+      if (sat.firstFailure !== null) lines.push(`${label}, saturation: past ${fmt(sat.best?.deliveriesPerSec)} deliveries/s ${limitOf(sat.firstFailure)}`)
+      else lines.push(`${label}, saturation: p99 stayed under ${sat.p99LimitMs} ms up to the last step (${sat.steps.at(-1)?.syncHz ?? '?'} Hz/room); raise --sat-max-steps`)
+    }
+    const rest = t.rest
+    if (rest !== undefined && !('skipped' in rest)) {
+      const gen = Math.max(...rest.generatorCpu)
+      if (gen >= BUSY) lines.push(`${label}, REST: autocannon ran at ${gen} % of a core (server ${rest.serverCpu} %): ${rest.serverCpu < BUSY ? 'autocannon, not the server, was the limit' : 'both were busy'}`)
+    }
+    if (t.join !== undefined && Math.max(...t.join.generatorCpu) >= BUSY) lines.push(`${label}, join storm: the load generator ran at ${Math.max(...t.join.generatorCpu)} % of a core`)
+  }
+  return lines
+}
+
+export function renderMarkdown (results: BenchResults): string {
+  const m = results.machine
+  const out: string[] = []
+  out.push(`# Benchmark results${results.quick ? ' (--quick: sizes too small to mean much)' : ''}`, '')
+  out.push(`${results.startedAt}, ${Math.round(results.durationSeconds)} s. Machine: ${m.cpus} cores (${m.cpuModel}), ${m.memoryGb} GB, Node ${m.node}, Linux ${m.kernel}; ` +
+    `load average ${m.loadAverageAtStart.map((x) => x.toFixed(2)).join(' / ')} at start${m.loadAverageAtEnd === undefined ? '' : `, ${m.loadAverageAtEnd.map((x) => x.toFixed(2)).join(' / ')} at end`}. ` +
+    (m.cpuPressureAtStart === undefined ? '' : `CPU pressure ${m.cpuPressureAtStart} % (time some task waited for a core, last minute) at start. `) +
+    `Our server's database: ${results.database}. ${results.options.genProcs} load-generator process(es)${results.options.nice === 0 ? '' : `; servers and generators at nice ${results.options.nice}`}. ` +
+    `${Object.entries(results.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`, '')
+  out.push('↑ higher is better, ↓ lower is better; ratios are ours divided by the baseline. CPU is percent of one core.', '')
+  out.push(renderTable(results), '')
+  if (results.checks.length > 0) {
+    out.push('## Targets', '', '| target | measured | met |', '|---|---|---|')
+    for (const c of results.checks) out.push(`| ${c.target} | ${c.value} | ${c.met === null ? 'n/a' : c.met ? 'yes' : '**no**'} |`)
+    out.push('')
+  }
+  out.push('## Where the load generator is the bottleneck', '')
+  out.push(...(results.bottlenecks.length === 0 ? ['Nowhere: the load generator stayed below 85 % of a core in every run.'] : results.bottlenecks.map((l) => `- ${l}`)), '')
+  const errors = KINDS.flatMap((k) => Object.entries(results.targets[k]?.errors ?? {}).map(([s, e]) => `- ${TARGET_LABELS[k]}, ${s}: ${e.split('\n')[0] ?? ''}`))
+  if (errors.length > 0) out.push('## Failed scenarios', '', ...errors, '')
+  return out.join('\n')
+}

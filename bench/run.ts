@@ -1,0 +1,229 @@
+/**
+ * `npm run bench`: our server, a bare `ws` server and a Socket.IO server, one at a time, each in its own
+ * process on 127.0.0.1, driven by load-generator processes; prints a markdown table and writes
+ * bench/results/latest.{md,json} (`--quick`: quick.{md,json}). `--help` lists the flags.
+ *
+ * Contract: every child process is killed before this process exits, whether the run succeeded, failed or
+ * was interrupted, and the temporary database is dropped. Exits 1 when any scenario failed.
+ */
+import type { ChildProcess } from 'node:child_process'
+import { readFileSync, mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, release, totalmem } from 'node:os'
+import { join, resolve } from 'node:path'
+import type { TargetKind } from './lib/clients.js'
+import { parseOptions, type Options, type Scenario } from './lib/options.js'
+import { killAllChildren, ROOT, spawnNode, stopChild } from './lib/proc.js'
+import { bottlenecks, checkTargets, renderMarkdown, type BenchResults, type Machine, type TargetResults } from './lib/report.js'
+import { RpcClient } from './lib/rpc.js'
+import { fanout, idle, joinStorm, rest, saturation, type Context } from './lib/scenarios.js'
+import { prepareDatabase, settle, startServer, stopServer, TARGET_LABELS, type DatabaseSetup, type RunningServer } from './lib/targets.js'
+
+const log = (line: string): void => { console.log(line) }
+/** Dropped on every way out, signals included. */
+let database: DatabaseSetup | undefined
+
+function machine (): Machine {
+  const model = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown'
+  return {
+    cpus: cpus().length,
+    cpuModel: model,
+    memoryGb: Math.round(totalmem() / 1024 ** 3),
+    node: process.version,
+    kernel: release(),
+    loadAverageAtStart: loadavg(),
+    ...cpuPressure()
+  }
+}
+
+function cpuPressure (): { cpuPressureAtStart?: number } {
+  try {
+    const match = /some avg10=[\d.]+ avg60=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'))
+    return match === null ? {} : { cpuPressureAtStart: Number(match[1]) }
+  } catch {
+    return {}
+  }
+}
+
+function versionOf (pkg: string): string {
+  try {
+    return (JSON.parse(readFileSync(join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version
+  } catch {
+    return '?'
+  }
+}
+
+async function startWorkers (options: Options): Promise<RpcClient[]> {
+  return Array.from({ length: options.genProcs }, (_v, i) => {
+    const child = spawnNode({
+      script: 'bench/loadgen/worker.ts',
+      env: { ...process.env, NODE_OPTIONS: undefined },
+      ipc: true,
+      nice: options.nice,
+      output: (chunk) => { process.stderr.write(`[loadgen ${i}] ${chunk.toString('utf8')}`) }
+    })
+    return new RpcClient(`loadgen ${i}`, child)
+  })
+}
+
+async function runTarget (kind: TargetKind, options: Options, workers: RpcClient[], database: DatabaseSetup): Promise<TargetResults> {
+  const results: TargetResults = { kind, fanout: [], errors: {} }
+  const label = TARGET_LABELS[kind]
+  const started = performance.now()
+  log(`\n== ${label} ==`)
+  let server: RunningServer
+  try {
+    server = await startServer(kind, options, database)
+  } catch (err) {
+    results.errors.start = (err as Error).message
+    log(`  could not start: ${(err as Error).message}`)
+    return results
+  }
+  log(`  listening on 127.0.0.1:${server.port} (pid ${server.pid}), ready after ${((performance.now() - started) / 1000).toFixed(1)} s`)
+  const ctx: Context = { server, workers, options, postgres: database.env.DATABASE_URL !== undefined, log }
+  await Promise.all(workers.map(async (w) => await w.call('target', { kind, port: server.port })))
+  const scenario = async (name: string, run: () => Promise<void>): Promise<void> => {
+    const t0 = performance.now()
+    try {
+      await run()
+    } catch (err) {
+      results.errors[name] = (err as Error).message
+      log(`  ${name}: FAILED: ${(err as Error).message}`)
+    } finally {
+      await Promise.all(workers.map(async (w) => await w.call('closeAll').catch(() => {})))
+      // --quick only proves the bench works: it does not wait for our server to write the departures.
+      if (!options.quick) await settle(server).catch(() => {})
+      log(`  ${name}: ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+    }
+  }
+  const wanted = (s: Scenario): boolean => options.scenarios.includes(s)
+  try {
+    if (wanted('fanout')) {
+      for (const shape of options.fanout) {
+        await scenario(`fanout ${shape.rooms}x${shape.viewers}`, async () => {
+          const f = await fanout(ctx, shape)
+          results.fanout.push(f)
+          log(`  fan-out ${shape.rooms}x${shape.viewers}: p50 ${f.latency.p50} / p95 ${f.latency.p95} / p99 ${f.latency.p99} / max ${f.latency.max} ms, ${f.deliveriesPerSec} deliveries/s (${(f.deliveredRatio * 100).toFixed(1)} %), server CPU ${f.serverCpu} %, RSS ${f.serverRssMb} MB, generator CPU ${f.generatorCpu.join('+')} %`)
+        })
+      }
+    }
+    if (wanted('saturation')) {
+      await scenario('saturation', async () => {
+        log(`  saturation ${options.saturation.rooms}x${options.saturation.viewers}:`)
+        results.saturation = await saturation(ctx)
+        const best = results.saturation.best
+        log(`  saturation: best ${best === null ? 'none' : `${best.deliveriesPerSec} deliveries/s at ${best.syncHz} Hz/room (p99 ${best.p99} ms)`}`)
+      })
+    }
+    if (wanted('join')) {
+      await scenario('join storm', async () => {
+        const j = await joinStorm(ctx)
+        results.join = j
+        log(`  join storm: ${j.joins} joins, ${j.joinsPerSec} joins/s, p50 ${j.latency.p50} / p99 ${j.latency.p99} ms, errors ${j.errors}${j.firstError === undefined ? '' : ` (${j.firstError})`}`)
+        if (j.errors > 0) throw new Error(`${j.errors} joins failed: ${j.firstError ?? ''}`)
+      })
+    }
+    if (wanted('idle')) {
+      await scenario('idle', async () => {
+        const i = await idle(ctx)
+        results.idle = i
+        log(`  idle ${i.connections}: heap ${i.heapPerConnKb} KB/conn, RSS ${i.rssPerConnKb} KB/conn (heap ${i.before.heapUsedMb} -> ${i.after.heapUsedMb} MB), ${i.alive} still open`)
+      })
+    }
+    if (wanted('rest')) {
+      await scenario('rest', async () => {
+        const r = await rest(ctx, kind)
+        results.rest = r
+        if ('skipped' in r) log(`  rest: skipped (${r.skipped})`)
+        else {
+          log(`  rest: POST /rooms ${r.post.rps} req/s p99 ${r.post.p99} ms (non-2xx ${r.post.non2xx}); GET /rooms/{id} ${r.get.rps} req/s p99 ${r.get.p99} ms (non-2xx ${r.get.non2xx})`)
+          if (r.post.non2xx + r.get.non2xx + r.post.errors + r.get.errors > 0) throw new Error(`REST answered ${r.post.non2xx + r.get.non2xx} non-2xx and ${r.post.errors + r.get.errors} errors`)
+        }
+      })
+    }
+  } finally {
+    await stopServer(server)
+    log(`  ${label} done in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+  }
+  return results
+}
+
+async function main (): Promise<number> {
+  const options = parseOptions(process.argv.slice(2))
+  const startedAt = new Date()
+  const t0 = performance.now()
+  const deadline = setTimeout(() => {
+    console.error(`bench: still running after ${options.deadlineMinutes} minutes; giving up`)
+    killAllChildren()
+    process.exit(1)
+  }, options.deadlineMinutes * 60_000)
+  deadline.unref()
+
+  const db = await prepareDatabase()
+  database = db
+  let workers: RpcClient[] = []
+  const results: BenchResults = {
+    startedAt: startedAt.toISOString(),
+    durationSeconds: 0,
+    quick: options.quick,
+    machine: machine(),
+    database: db.description,
+    versions: { ws: versionOf('ws'), 'socket.io': versionOf('socket.io'), fastify: versionOf('fastify'), autocannon: versionOf('autocannon') },
+    options,
+    targets: {},
+    checks: [],
+    bottlenecks: []
+  }
+  log(`bench${options.quick ? ' --quick' : ''}: ${options.targets.map((t) => TARGET_LABELS[t]).join(', ')}; ${options.scenarios.join(', ')}; database: ${db.description}`)
+  try {
+    workers = await startWorkers(options)
+    for (const kind of options.targets) results.targets[kind] = await runTarget(kind, options, workers, db)
+  } finally {
+    await Promise.all(workers.map(async (w) => {
+      await w.call('exit', {}, 5000).catch(() => {})
+      await stopChild(w.child as ChildProcess, 3000)
+    }))
+    if (database === db) {
+      database = undefined
+      await db.cleanup()
+    }
+  }
+  results.machine.loadAverageAtEnd = loadavg()
+  results.durationSeconds = (performance.now() - t0) / 1000
+  results.checks = checkTargets(results)
+  results.bottlenecks = bottlenecks(results)
+  const markdown = renderMarkdown(results)
+  const outDir = resolve(ROOT, options.outDir)
+  mkdirSync(outDir, { recursive: true })
+  const base = options.quick ? 'quick' : 'latest'
+  writeFileSync(join(outDir, `${base}.md`), `${markdown}\n`)
+  writeFileSync(join(outDir, `${base}.json`), `${JSON.stringify(results, null, 2)}\n`)
+  log(`\n${markdown}`)
+  log(`written to ${join(options.outDir, `${base}.md`)} and ${base}.json in ${results.durationSeconds.toFixed(1)} s`)
+  const failed = Object.values(results.targets).some((t) => Object.keys(t.errors).length > 0)
+  return failed ? 1 : 0
+}
+
+process.on('exit', killAllChildren)
+// A closed pipe (`npm run bench | head`) must not skip the cleanup.
+process.stdout.on('error', () => {})
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    console.error(`bench: ${signal}; stopping every child process`)
+    killAllChildren()
+    const cleanup = database?.cleanup() ?? Promise.resolve()
+    database = undefined
+    const timer = setTimeout(() => process.exit(130), 5000)
+    void cleanup.finally(() => {
+      clearTimeout(timer)
+      process.exit(130)
+    })
+  })
+}
+
+main().then((code) => {
+  process.exitCode = code
+}, (err: unknown) => {
+  console.error('bench failed:', err)
+  killAllChildren()
+  process.exitCode = 1
+})
