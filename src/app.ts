@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { TypeBoxValidatorCompiler, registerAjvFormats, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Config } from './config.js'
 import type { DatabaseHandle } from './db/client.js'
 import { errorBody } from './errors.js'
@@ -58,7 +58,13 @@ export async function buildApp (deps: AppDependencies): Promise<App> {
     ...(typeof deps.logger === 'object' ? { loggerInstance: deps.logger } : { logger: deps.logger ?? { level: config.logLevel, serializers: { req: requestLogSerializer } } }),
     bodyLimit: config.bodyLimitBytes,
     // Long path ids must reach validation (400 INVALID_ROOM_ID) instead of falling through to 404.
-    maxParamLength: 2048,
+    routerOptions: { maxParamLength: 2048 },
+    // Errors the router raises before any route runs (a malformed percent-encoding, a path id too long to
+    // route) answer in the ErrorResponse shape too.
+    frameworkErrors: (error, request, reply) => {
+      const code = request.url.startsWith('/rooms/') ? 'INVALID_ROOM_ID' : 'VALIDATION_FAILED'
+      void (reply as FastifyReply).status(400).send(errorBody(code, `the request URL could not be read (${error.code})`))
+    },
     forceCloseConnections: true,
     return503OnClosing: true
   }).withTypeProvider<TypeBoxTypeProvider>()

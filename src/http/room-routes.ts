@@ -28,10 +28,10 @@ export const roomRoutes: FastifyPluginAsyncTypebox<RoomRoutesOptions> = async (a
       tags: ['rooms'],
       summary: 'Create a room',
       description: 'The caller becomes its host. `participants` stays empty until someone joins over the WebSocket; ' +
-        'a room nobody joins is closed after EMPTY_ROOM_TTL_MS.',
+        'a room nobody joins is closed after EMPTY_ROOM_TTL_MS. A body that is not `application/json` answers 415.',
       security: [{ bearer: [] }, { devUserId: [] }],
       body: Type.Object({ name: RoomName }, { additionalProperties: false }),
-      response: { 201: RoomRef, ...errors(400, 401, 413, 429, 503) }
+      response: { 201: RoomRef, ...errors(400, 401, 413, 415, 429, 503) }
     }
   }, async (request, reply) => {
     const room = await rooms.createRoom(request.userId, request.body.name)
@@ -93,6 +93,8 @@ function canonicalRoomId (roomId: string): string {
   return roomId.toLowerCase()
 }
 
+const LAST_TIMESTAMP_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
+
 /** Opaque to clients: the position after the last room of a page. */
 export function encodeCursor (cursor: PageCursor): string {
   return Buffer.from(JSON.stringify([cursor.createdAt.getTime(), cursor.id])).toString('base64url')
@@ -108,6 +110,7 @@ export function decodeCursor (raw: string): PageCursor {
   }
   if (!Array.isArray(parsed) || parsed.length !== 2) throw invalid
   const [ms, id] = parsed as unknown[]
-  if (typeof ms !== 'number' || !Number.isSafeInteger(ms) || ms < 0 || typeof id !== 'string' || !UUID_REGEX.test(id)) throw invalid
+  // Postgres timestamps end with the year 9999; a later instant cannot be one this server handed out.
+  if (typeof ms !== 'number' || !Number.isSafeInteger(ms) || ms < 0 || ms > LAST_TIMESTAMP_MS || typeof id !== 'string' || !UUID_REGEX.test(id)) throw invalid
   return { createdAt: new Date(ms), id }
 }

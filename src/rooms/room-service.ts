@@ -150,7 +150,7 @@ export class RoomService {
   }
 
   async getRoom (roomId: string): Promise<Room> {
-    assertRoomId(roomId)
+    roomId = canonicalRoomId(roomId)
     const live = this.rooms.get(roomId)
     if (live !== undefined) return live.toRoom(this.clock.now())
     const record = await this.repository.findRoom(roomId)
@@ -171,7 +171,7 @@ export class RoomService {
 
   /** DELETE /rooms/{id}: the host closes the room; every member gets room_closed. Idempotent for the host. */
   async closeRoom (roomId: string, userId: string): Promise<void> {
-    assertRoomId(roomId)
+    roomId = canonicalRoomId(roomId)
     await this.queue.run(roomId, async () => {
       const live = this.rooms.get(roomId)
       const record = live === undefined ? await this.repository.findRoom(roomId) : undefined
@@ -192,7 +192,8 @@ export class RoomService {
    */
   refusal (roomId: string, actor: Actor, permission: Permission): AppError | undefined {
     if (permission === 'anyone') return undefined
-    if (!UUID_REGEX.test(roomId)) return new AppError('INVALID_ROOM_ID', `${JSON.stringify(roomId)} is not a room id (UUID)`)
+    if (!UUID_REGEX.test(roomId)) return new AppError('INVALID_ROOM_ID', `${JSON.stringify(roomId).slice(0, 80)} is not a room id (UUID)`)
+    roomId = roomId.toLowerCase()
     const room = this.rooms.get(roomId)
     if (room === undefined) return undefined
     return checkPermission(room, actor, permission)
@@ -217,6 +218,7 @@ export class RoomService {
 
   /** join_room: idempotent; a user already in (another tab, or within the grace) keeps role and joinedAt. */
   async join (actor: Actor, roomId: string, reply: Reply): Promise<void> {
+    roomId = canonicalRoomId(roomId)
     await this.inRoom(roomId, actor, 'anyone', async (room) => {
       this.assertConnectionBelowRoomLimit(actor, roomId)
       const existing = room.participants.get(actor.userId)
@@ -242,6 +244,7 @@ export class RoomService {
 
   /** leave_room: this connection leaves; the user leaves the room when it was their last connection in it. */
   async leave (actor: Actor, roomId: string, reply: Reply): Promise<void> {
+    roomId = canonicalRoomId(roomId)
     await this.inRoom(roomId, actor, 'member', async (room) => {
       const participant = room.participants.get(actor.userId)
       if (participant !== undefined && participant.connections.size > 1) {
@@ -255,6 +258,7 @@ export class RoomService {
 
   /** host_sync: the new playback state reaches every other connection of the room at once. */
   async hostSync (actor: Actor, roomId: string, input: HostSyncInput, reply: Reply): Promise<void> {
+    roomId = canonicalRoomId(roomId)
     await this.inRoom(roomId, actor, 'host', (room) => {
       const now = this.clock.now()
       const playback: StoredPlayback = {
@@ -273,6 +277,7 @@ export class RoomService {
 
   /** transfer_host: compare-and-set on the host, written through before anyone hears of it. */
   async transferHost (actor: Actor, roomId: string, newHostId: string, reply: Reply): Promise<void> {
+    roomId = canonicalRoomId(roomId)
     await this.inRoom(roomId, actor, 'host', async (room) => {
       if (newHostId === actor.userId) throw new AppError('VALIDATION_FAILED', `${newHostId} already hosts room ${roomId}`)
       if (!room.participants.has(newHostId)) throw new AppError('USER_NOT_IN_ROOM', `${newHostId} is not in room ${roomId}`)
@@ -286,6 +291,7 @@ export class RoomService {
 
   /** chat: everyone in the room, the sender included, gets the same event. */
   async chat (actor: Actor, roomId: string, message: string, reply: Reply): Promise<void> {
+    roomId = canonicalRoomId(roomId)
     await this.inRoom(roomId, actor, 'member', (room) => {
       const event: RoomEvent = {
         type: 'chat',
@@ -348,7 +354,6 @@ export class RoomService {
 
   /** Runs `task` in the room's queue once the room is resolved and the actor's permission checked. */
   private async inRoom (roomId: string, actor: Actor, permission: Permission, task: (room: LiveRoom) => Promise<void> | void): Promise<void> {
-    assertRoomId(roomId)
     await this.queue.run(roomId, async () => {
       const room = await this.resolveLive(roomId)
       const refused = checkPermission(room, actor, permission)
@@ -369,6 +374,8 @@ export class RoomService {
 
   /** Puts a room read from the database into memory, with the timers its state calls for. */
   private hydrate (record: RoomWithParticipants): LiveRoom {
+    const existing = this.rooms.get(record.id)
+    if (existing !== undefined) return existing // never replace a live room (and its connections) with a copy
     const room = new LiveRoom(record)
     this.rooms.set(room.id, room)
     for (const participant of room.participants.values()) this.startGrace(room, participant)
@@ -552,8 +559,13 @@ function checkPermission (room: LiveRoom, actor: Actor, permission: Permission):
   return undefined
 }
 
-function assertRoomId (roomId: string): void {
+/**
+ * The one spelling of a room id used as a key everywhere (memory, queues, channels): lower case. A UUID in
+ * upper case names the same room; keyed as given it would shadow the live room with a fresh copy.
+ */
+function canonicalRoomId (roomId: string): string {
   if (!UUID_REGEX.test(roomId)) throw new AppError('INVALID_ROOM_ID', `${JSON.stringify(roomId).slice(0, 80)} is not a room id (UUID)`)
+  return roomId.toLowerCase()
 }
 
 function roomNotFound (roomId: string): AppError {

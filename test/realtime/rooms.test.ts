@@ -223,3 +223,17 @@ t.test('a failed write-through answers SERVICE_UNAVAILABLE and changes nothing',
   t.equal((await host.request('host_sync', { roomId, videoUrl: 'u', currentTime: 2, isPlaying: true })).type, 'ack', 'live sync keeps flowing from memory')
   t.equal((await host.request('chat', { roomId, message: 'still chatting' })).type, 'chat')
 })
+
+t.test('a room id in upper case names the same room and cannot shadow it', async (t) => {
+  const { roomId, host, viewers } = await party(t, 'case-h', 'case-v')
+  const upper = roomId.toUpperCase()
+  const outsider = await connect(t, 'case-mallory')
+  t.equal((await outsider.request('chat', { roomId: upper, message: 'hi' })).data.code, 'NOT_IN_ROOM')
+  const joined = await outsider.expect('join_room', { roomId: upper }, 'room_joined')
+  t.equal(joined.data.room.id, roomId, 'the canonical id comes back')
+  t.same(joined.data.room.participants, ['case-h', 'case-v', 'case-mallory'], 'joined the live room, not a copy')
+  t.equal(joined.data.role, 'viewer')
+  t.equal((await host.request('host_sync', { roomId, videoUrl: 'u', currentTime: 1, isPlaying: false })).type, 'ack', 'the host keeps control')
+  t.equal((await viewers[0]!.request('chat', { roomId: upper, message: 'still here' })).type, 'chat', 'members may use either spelling')
+  t.equal((await outsider.nextOfType('sync')).channel, `room-${roomId}`)
+})
