@@ -149,6 +149,7 @@ async function runTarget (kind: TargetKind, options: Options, workers: RpcClient
 
 async function main (): Promise<number> {
   const options = parseOptions(process.argv.slice(2))
+  if (options.render !== undefined) return render(options.render)
   const startedAt = new Date()
   const t0 = performance.now()
   const deadline = setTimeout(() => {
@@ -201,6 +202,18 @@ async function main (): Promise<number> {
   log(`written to ${join(options.outDir, `${base}.md`)} and ${base}.json in ${results.durationSeconds.toFixed(1)} s`)
   const failed = Object.values(results.targets).some((t) => Object.keys(t.errors).length > 0)
   return failed ? 1 : 0
+}
+
+/** Rewrites FILE.md from FILE.json (after a change of the report's layout), recomputing targets and bottlenecks. */
+function render (file: string): number {
+  const results = JSON.parse(readFileSync(file, 'utf8')) as BenchResults
+  results.checks = checkTargets(results)
+  results.bottlenecks = bottlenecks(results)
+  const markdown = renderMarkdown(results)
+  writeFileSync(file.replace(/\.json$/, '.md'), `${markdown}\n`)
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`)
+  log(markdown)
+  return 0
 }
 
 process.on('exit', killAllChildren)

@@ -14,6 +14,8 @@ export interface RoomShape { rooms: number, viewers: number }
 
 export interface Options {
   quick: boolean
+  /** Re-render the markdown of an earlier run's JSON instead of running. */
+  render: string | undefined
   targets: TargetKind[]
   scenarios: Scenario[]
   fanout: RoomShape[]
@@ -25,6 +27,8 @@ export interface Options {
   saturationMaxSteps: number
   saturationFactor: number
   saturationRefine: number
+  /** The saturation search runs every doubling up to this rate, pass or fail (so all servers share busy steps). */
+  saturationMinHz: number
   /** Run a failing step once more before believing it. */
   saturationRetry: boolean
   saturationP99Ms: number
@@ -66,7 +70,8 @@ const USAGE = `npm run bench -- [flags]
   --profile               write a --cpu-prof profile of each server to bench/results/profiles/
   --nice=N                run servers and load generators at nice N (e.g. --nice=-10 on a busy shared machine; needs root)
   --log-level LEVEL       our server's LOG_LEVEL (default warn)
-  --out DIR               where latest.{md,json} go (default bench/results)`
+  --out DIR               where latest.{md,json} go (default bench/results)
+  --render FILE.json      only rewrite the markdown (and targets, bottlenecks) of an earlier run's JSON`
 
 function shapes (text: string): RoomShape[] {
   return text.split(',').map((s) => {
@@ -87,6 +92,7 @@ export function parseOptions (argv: string[]): Options {
     args: argv,
     options: {
       quick: { type: 'boolean', default: false },
+      render: { type: 'string' },
       help: { type: 'boolean', default: false },
       targets: { type: 'string' },
       scenarios: { type: 'string' },
@@ -126,6 +132,7 @@ export function parseOptions (argv: string[]): Options {
   }
   const options: Options = {
     quick,
+    render: values.render,
     targets: values.targets === undefined ? [...TARGETS] : list(values.targets, TARGETS, 'target'),
     scenarios: values.scenarios === undefined ? [...SCENARIOS] : list(values.scenarios, SCENARIOS, 'scenario'),
     fanout: shapes(values.fanout ?? (quick ? '2x25' : '10x100,1x1000')),
@@ -138,8 +145,9 @@ export function parseOptions (argv: string[]): Options {
     saturationFactor: 2,
     saturationRefine: quick ? 0 : 2,
     saturationRetry: !quick,
+    saturationMinHz: quick ? 0 : 32,
     saturationP99Ms: n('sat-p99', 50, 50),
-    idle: n('idle', 100, 10_000),
+    idle: n('idle', 100, 5000),
     idleRoomSize: n('idle-room-size', 50, 50, 2),
     joins: n('joins', 100, 2000),
     joinRoomSize: 50,

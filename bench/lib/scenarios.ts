@@ -67,9 +67,27 @@ async function populate (ctx: Context, shape: RoomShape, prefix: string): Promis
   return roomIds
 }
 
-async function received (ctx: Context): Promise<number> {
-  const stats = await Promise.all(ctx.workers.map(async (w) => await w.call<{ received: number }>('stats')))
-  return stats.reduce((sum, s) => sum + s.received, 0)
+/** Timed frames received since the last reset; with `stale`, those of earlier runs too. */
+async function received (ctx: Context, stale = false): Promise<number> {
+  const stats = await Promise.all(ctx.workers.map(async (w) => await w.call<{ received: number, stale: number }>('stats')))
+  return stats.reduce((sum, s) => sum + s.received + (stale ? s.stale : 0), 0)
+}
+
+/** Waits until no timed frame has arrived for `quietMs` (a backlog of an overloaded step drains), at most `maxMs`. */
+async function quiesce (ctx: Context, quietMs = 500, maxMs = 20_000): Promise<void> {
+  const deadline = Date.now() + maxMs
+  let last = await received(ctx, true)
+  let quietSince = Date.now()
+  while (Date.now() < deadline) {
+    await sleep(100)
+    const now = await received(ctx, true)
+    if (now !== last) {
+      last = now
+      quietSince = Date.now()
+    } else if (Date.now() - quietSince >= quietMs) {
+      return
+    }
+  }
 }
 
 /** One timed run at `syncHz` on rooms already populated; drains until everything sent has arrived or 3 s passed. */
@@ -171,7 +189,7 @@ export async function saturation (ctx: Context): Promise<SaturationResult> {
     }
     steps.push(s)
     ctx.log(`    ${s.syncHz} Hz/room: ${s.deliveriesPerSec} deliveries/s, p99 ${s.p99} ms, delivered ${(s.deliveredRatio * 100).toFixed(1)} %, server CPU ${s.serverCpu} % (${s.serverUsPerDelivery} µs/delivery), generator CPU ${s.generatorCpu.join('+')} % ${s.pass ? 'ok' : 'OVER'}`)
-    await sleep(300)
+    await quiesce(ctx)
     return s
   }
   // On a shared machine one step can fail from someone else's burst: a failing step is run once more.
@@ -179,16 +197,23 @@ export async function saturation (ctx: Context): Promise<SaturationResult> {
     const s = await step(syncHz)
     return s.pass || !options.saturationRetry ? s : await step(syncHz)
   }
+  // Doubling goes on past a failing rate and stops after two failing rates in a row, never below
+  // saturationMinHz: on a shared machine a low rate can fail from someone else's burst, and the capacity
+  // comparison wants every server measured at the same busy rates.
   let hz = options.syncHz
   let best: SaturationStep | null = null
   let failure: SaturationStep | null = null
-  for (let i = 0; i < options.saturationMaxSteps; i++) {
+  let failuresInARow = 0
+  for (let i = 0; i < options.saturationMaxSteps && (failuresInARow < 2 || hz <= options.saturationMinHz); i++) {
     const s = await confirmedStep(hz)
-    if (!s.pass) {
-      failure = s
-      break
+    if (s.pass) {
+      best = s
+      failure = null
+      failuresInARow = 0
+    } else {
+      failure ??= s
+      failuresInARow++
     }
-    best = s
     hz *= options.saturationFactor
   }
   for (let i = 0; i < options.saturationRefine && best !== null && failure !== null; i++) {

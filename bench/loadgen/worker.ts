@@ -26,9 +26,17 @@ const chatLatency = new Histogram()
 let received = 0
 let other = 0
 
+/** Frames sent before the last reset belong to an earlier run (a backlog still draining): not counted. */
+let since = 0
+let stale = 0
+
 function watch (client: BenchClient): BenchClient {
   opened.add(client)
   client.onMarked = (markKind, sentUs) => {
+    if (sentUs < since) {
+      stale++
+      return
+    }
     const latency = nowUs() - sentUs
     if (markKind === MARK_SYNC) syncLatency.record(latency)
     else chatLatency.record(latency)
@@ -174,6 +182,8 @@ serveRpc({
     return { latency: latency.toJSON(), durationMs, joins: latency.count, errors, firstError }
   },
   reset: async () => {
+    since = nowUs()
+    stale = 0
     syncLatency.reset()
     chatLatency.reset()
     received = 0
@@ -181,9 +191,9 @@ serveRpc({
     return {}
   },
   drive: async (a) => await drive(num(a.syncHz), num(a.chatHz), num(a.durationMs)),
-  stats: async () => ({ received, other }),
+  stats: async () => ({ received, other, stale }),
   alive: async () => [...hosts.map((h) => h.client), ...viewers, ...spare].filter((c) => !c.closed).length,
-  collect: async () => ({ sync: syncLatency.toJSON(), chat: chatLatency.toJSON(), received, other }),
+  collect: async () => ({ sync: syncLatency.toJSON(), chat: chatLatency.toJSON(), received, other, stale }),
   closeAll: async () => {
     await closeAll()
     return {}
