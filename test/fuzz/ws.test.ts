@@ -445,7 +445,7 @@ fuzz('the host sends arbitrary host_sync requests', HOST, hostBatch, [FOUND.nulV
       const request = JSON.parse(frame) as { type: string, data: Record<string, unknown> }
       const reply = events.find((e) => e.replyTo === `h${i}`)
       // `sync` with a chatId is the legacy relay, whatever else its data holds.
-      if (reply?.type === 'ack' && request.data.roomId === roomId && !('chatId' in request.data)) last = request.data
+      if (reply?.type === 'ack' && typeof request.data.roomId === 'string' && request.data.roomId.toLowerCase() === roomId && !('chatId' in request.data)) last = request.data
     })
     const after = await roomView()
     if (last === undefined) {
