@@ -6,7 +6,7 @@
  * WebSocket with 1012 and writes pending playback state before it resolves.
  */
 import { readFileSync } from 'node:fs'
-import { TypeBoxValidatorCompiler, registerAjvFormats, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { registerAjvFormats, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Config } from './config.js'
 import type { DatabaseHandle } from './db/client.js'
@@ -17,6 +17,7 @@ import { createIdentityResolver, restIdentity, type IdentityResolver } from './h
 import { opsRoutes } from './http/ops-routes.js'
 import { roomRoutes } from './http/room-routes.js'
 import { registerSecurity, requestLogSerializer } from './http/security.js'
+import { validatorCompiler } from './http/validator.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { systemClock, type Clock } from './rooms/clock.js'
 import { RoomRepository } from './rooms/room-repository.js'
@@ -68,7 +69,7 @@ export async function buildApp (deps: AppDependencies): Promise<App> {
     forceCloseConnections: true,
     return503OnClosing: true
   }).withTypeProvider<TypeBoxTypeProvider>()
-  app.setValidatorCompiler(TypeBoxValidatorCompiler)
+  app.setValidatorCompiler(validatorCompiler)
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema)
 
   const identity = deps.identity ?? await createIdentityResolver(config)

@@ -131,7 +131,7 @@ t.test('GET /rooms', async (t) => {
     t.equal(one.json().rooms.length, 1)
     t.type(one.json().nextCursor, 'string')
     t.equal((await get('/rooms?limit=100')).statusCode, 200)
-    for (const limit of ['0', '101', '-1', 'abc', '']) {
+    for (const limit of ['0', '101', '-1', 'abc', '', '1.5', '1e1', '0x10', ' 5']) {
       await t.test(`limit=${limit} is 400 VALIDATION_FAILED`, async (t) => {
         assertError(t, await get(`/rooms?limit=${limit}`), 400, 'VALIDATION_FAILED')
       })
