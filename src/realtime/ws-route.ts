@@ -4,6 +4,8 @@
  * every socket with 1012 when the app closes.
  */
 import websocket from '@fastify/websocket'
+import type { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { AppError, errorBody } from '../errors.js'
@@ -173,6 +175,10 @@ export async function registerRealtime (app: FastifyInstance, options: RealtimeO
       }
     }
   }, (socket, request) => {
+    releaseUpgradeRequest(socket, request)
+    // Before anything can fail: a ws socket that emits 'error' with no listener would crash the process.
+    const remoteAddress = request.ip // not the request itself: the closure lives as long as the socket
+    socket.on('error', (err) => { app.log.debug({ err, remoteAddress }, 'socket error') })
     const auth = request.wsAuth
     if (auth === null || 'error' in auth) {
       // Accept, then close, so that a browser can read why (it cannot read a refused upgrade). A token that
@@ -207,7 +213,6 @@ export async function registerRealtime (app: FastifyInstance, options: RealtimeO
       connection.receive(toBuffer(data), isBinary)
     })
     socket.on('pong', () => { connection.alive = true })
-    socket.on('error', (err) => { app.log.debug({ err, connectionId: connection.id }, 'socket error') })
     socket.on('close', () => {
       connection.closed = true
       sockets.delete(connection.id)
@@ -230,6 +235,18 @@ export async function registerRealtime (app: FastifyInstance, options: RealtimeO
 
   app.addHook('onClose', async () => { await broker.close() })
   return hub
+}
+
+/**
+ * Lets go of what @fastify/websocket keeps per socket after the upgrade, which an idle connection would
+ * otherwise hold for its whole life (about 4 KB each): the ServerResponse that stays attached to the TCP
+ * socket, and the plugin's own 'error' listener on the ws socket, whose closure holds the request. The caller
+ * must add its own 'error' listener at once.
+ */
+function releaseUpgradeRequest (socket: WebSocket, request: FastifyRequest): void {
+  socket.removeAllListeners('error')
+  const raw = request.raw.socket as Socket & { _httpMessage?: ServerResponse | null }
+  raw._httpMessage?.detachSocket(raw)
 }
 
 function toBuffer (data: WebSocket.RawData): Buffer {
