@@ -5,14 +5,25 @@
  * order; a queued frame with a coalesce key (a room's `sync`) is replaced by a newer one with the same key,
  * so a slow viewer catches up to the newest playback state instead of replaying stale ones. When unsent plus
  * queued bytes pass `capBytes`, the socket is terminated: one slow client never holds unbounded memory.
+ *
+ * Fan-out writes pre-framed bytes: the WebSocket frame of a payload is built once, however many sockets it
+ * goes to, and written to each TCP socket as one buffer, instead of `ws` building a header per socket and
+ * writing header and payload as a pair. This requires that `ws` never queue frames of its own, which holds
+ * with permessage-deflate off (ws-route.ts turns it off): ws's own writes (pings, pongs, close frames) then
+ * go straight to the same TCP socket, in call order with ours.
  */
+import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import type { Transport } from './transport.js'
+import { textFrame } from './ws-frame.js'
 
 interface Pending {
   frame: Buffer
   key: string | undefined
 }
+
+/** ws's readyState while frames may be sent. */
+const OPEN = 1
 
 export class WsTransport implements Transport {
   private readonly pending: Pending[] = []
@@ -31,8 +42,12 @@ export class WsTransport implements Transport {
 
   send (frame: Buffer, coalesceKey?: string): void {
     if (this.dead) return
-    if (this.pending.length === 0 && this.socket.bufferedAmount < this.behindBytes) {
-      this.socket.send(frame, { binary: false }, this.onWritten)
+    const buffered = this.socket.bufferedAmount
+    if (this.pending.length === 0 && buffered < this.behindBytes) {
+      // A write callback costs time on every frame; only a write that leaves the socket at least half-way
+      // behind needs one. Frames are queued only while the socket is behind, and then the newest write left
+      // it over half-way and has not been written yet: its callback is still to come and will drain the queue.
+      this.write(frame, buffered + frame.length >= this.behindBytes / 2)
       return
     }
     if (coalesceKey !== undefined) {
@@ -67,12 +82,19 @@ export class WsTransport implements Transport {
     return this.socket.bufferedAmount + this.pendingBytes
   }
 
+  /** Writes one text frame; a socket that is closing or closed takes no more frames (they are dropped). */
+  private write (payload: Buffer, withCallback: boolean): void {
+    const tcp = (this.socket as unknown as { _socket?: Socket })._socket
+    if (this.socket.readyState !== OPEN || tcp === undefined) return
+    tcp.write(textFrame(payload), withCallback ? this.onWritten : undefined)
+  }
+
   /** Moves queued frames to the socket while it keeps up. */
   private drain (): void {
     while (!this.dead && this.pending.length > 0 && this.socket.bufferedAmount < this.behindBytes) {
       const next = this.pending.shift()!
       this.pendingBytes -= next.frame.length
-      this.socket.send(next.frame, { binary: false }, this.onWritten)
+      this.write(next.frame, true)
     }
   }
 }
