@@ -1,12 +1,13 @@
 /**
  * Persistence of rooms, participants and the audit log.
  *
- * Contract: every method that changes membership or the host does so in one transaction together with its
- * room_events row, so the database never holds a change without its audit entry. Any failure to reach the
+ * Contract: every method that changes membership or the host does so in one transaction (or one statement,
+ * whose parts commit together) together with its room_events row, so the database never holds a change without its audit entry. Any failure to reach the
  * database or to commit surfaces as ServiceUnavailableError, and then nothing was changed.
  * Host changes are compare-and-set on the current host: a write that finds another host changes nothing.
  */
 import { and, asc, count, desc, eq, inArray, lt, or, sql } from 'drizzle-orm'
+import { BatchWriter } from '../db/batch-writer.js'
 import type { Database } from '../db/client.js'
 import { roomEvents, roomParticipants, rooms, type RoomEventType, type StoredPlayback } from '../db/schema.js'
 import { AppError, ServiceUnavailableError } from '../errors.js'
@@ -63,9 +64,47 @@ const roomColumns = {
   currentVideo: rooms.currentVideo
 }
 
+/** A rooms row as a raw statement returns it (snake_case; timestamps already parsed by the driver). */
+interface RawRoomRow extends Record<string, unknown> {
+  id: string
+  name: string
+  host_id: string
+  is_active: boolean
+  created_at: Date | string
+  closed_at: Date | string | null
+  empty_since: Date | string | null
+  current_video: StoredPlayback | null
+}
+
+const RAW_ROOM_COLUMNS = sql.raw('id, name, host_id, is_active, created_at, closed_at, empty_since, current_video')
+
+function toDate (value: Date | string): Date {
+  return value instanceof Date ? value : new Date(value)
+}
+
+/** The rows of a raw statement's result: node-postgres and PGlite both answer `{ rows }`. */
+function rowsOf<T> (result: unknown): T[] {
+  return (result as { rows: T[] }).rows
+}
+
+function fromRawRoom (row: RawRoomRow): RoomRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    hostId: row.host_id,
+    isActive: row.is_active,
+    createdAt: toDate(row.created_at),
+    closedAt: row.closed_at === null ? null : toDate(row.closed_at),
+    emptySince: row.empty_since === null ? null : toDate(row.empty_since),
+    currentVideo: row.current_video
+  }
+}
+
 type Tx = Parameters<Parameters<Database['transaction']>[0]>[0]
 
 export class RoomRepository {
+  private readonly joins = new BatchWriter<ParticipantRecord & { roomId: string }>(async (joins) => { await this.writeJoins(joins) })
+
   constructor (private readonly db: Database) {}
 
   /**
@@ -73,20 +112,29 @@ export class RoomRepository {
    * without, it is empty from `emptySince` (the service's clock) and its TTL runs from then.
    */
   async createRoom (input: { name: string, hostId: string, firstParticipant?: ParticipantRecord, emptySince?: Date }): Promise<RoomRecord> {
-    return await this.guard(async () => await this.db.transaction(async (tx) => {
-      const [room] = await tx.insert(rooms).values({
-        name: input.name,
-        hostId: input.hostId,
-        emptySince: input.firstParticipant === undefined ? (input.emptySince ?? sql`now()`) : null
-      }).returning(roomColumns)
-      if (room === undefined) throw new Error('insert returned no row')
-      await this.audit(tx, room.id, 'created', input.hostId, { name: input.name })
-      if (input.firstParticipant !== undefined) {
-        await tx.insert(roomParticipants).values({ roomId: room.id, ...input.firstParticipant })
-        await this.audit(tx, room.id, 'joined', input.firstParticipant.userId)
-      }
-      return room
-    }))
+    // One statement (its CTEs commit together): one round trip instead of a five-statement transaction.
+    const first = input.firstParticipant
+    const emptySince = first === undefined ? (input.emptySince === undefined ? sql`now()` : sql`${input.emptySince.toISOString()}::timestamptz`) : sql`null`
+    const events = first === undefined
+      ? sql`(values (1, 'created', ${input.hostId}, jsonb_build_object('name', ${input.name}::text)))`
+      : sql`(values (1, 'created', ${input.hostId}, jsonb_build_object('name', ${input.name}::text)), (2, 'joined', ${first.userId}, '{}'::jsonb))`
+    const joined = first === undefined
+      ? sql``
+      : sql`, joined as (insert into room_participants (room_id, user_id, joined_at) select id, ${first.userId}, ${first.joinedAt.toISOString()}::timestamptz from room)`
+    return await this.guard(async () => {
+      const result = await this.db.execute(sql`
+        with room as (
+          insert into rooms (name, host_id, empty_since) values (${input.name}, ${input.hostId}, ${emptySince})
+          returning ${RAW_ROOM_COLUMNS}
+        )${joined}, audit as (
+          insert into room_events (room_id, type, actor_id, data)
+          select room.id, e.type, e.actor, e.data from room, ${events} as e(ord, type, actor, data) order by e.ord
+        )
+        select * from room`)
+      const row = rowsOf<RawRoomRow>(result)[0]
+      if (row === undefined) throw new Error('insert returned no row')
+      return fromRawRoom(row)
+    })
   }
 
   async countActiveRoomsHostedBy (hostId: string): Promise<number> {
@@ -136,12 +184,30 @@ export class RoomRepository {
     })
   }
 
+  /**
+   * Adds a participant (idempotent). Joins that arrive while others are being written are written together
+   * in one statement (group commit): a join storm costs the database one commit per batch, not per join.
+   */
   async addParticipant (roomId: string, participant: ParticipantRecord): Promise<void> {
-    await this.guard(async () => await this.db.transaction(async (tx) => {
-      await tx.insert(roomParticipants).values({ roomId, ...participant }).onConflictDoNothing()
-      await tx.update(rooms).set({ emptySince: null }).where(eq(rooms.id, roomId))
-      await this.audit(tx, roomId, 'joined', participant.userId)
-    }))
+    await this.joins.submit({ roomId, ...participant })
+  }
+
+  /** One statement for many joins: their participant rows, the rooms' empty marks and the audit rows commit together. */
+  private async writeJoins (joins: Array<ParticipantRecord & { roomId: string }>): Promise<void> {
+    const rows = sql.join(joins.map((j, i) =>
+      sql`(${i}::int, ${j.roomId}::uuid, ${j.userId}::text, ${j.joinedAt.toISOString()}::timestamptz)`), sql`, `)
+    await this.guard(async () => {
+      await this.db.execute(sql`
+        with input (ord, room_id, user_id, joined_at) as (values ${rows}),
+        added as (
+          insert into room_participants (room_id, user_id, joined_at)
+          select room_id, user_id, joined_at from input order by ord
+          on conflict do nothing
+        ), occupied as (
+          update rooms set empty_since = null where id in (select room_id from input)
+        )
+        insert into room_events (room_id, type, actor_id) select room_id, 'joined', user_id from input order by ord`)
+    })
   }
 
   /**
@@ -149,12 +215,29 @@ export class RoomRepository {
    * with `emptySince` the room is marked empty from that moment (its TTL starts).
    */
   async removeParticipant (roomId: string, userId: string, options: { reason: 'left' | 'disconnected', hostChange?: HostChange, emptySince?: Date }): Promise<void> {
-    await this.guard(async () => await this.db.transaction(async (tx) => {
-      await tx.delete(roomParticipants).where(and(eq(roomParticipants.roomId, roomId), eq(roomParticipants.userId, userId)))
-      await this.audit(tx, roomId, 'left', userId, { reason: options.reason })
-      if (options.hostChange !== undefined) await this.casHost(tx, roomId, options.hostChange, userId)
-      if (options.emptySince !== undefined) await tx.update(rooms).set({ emptySince: options.emptySince }).where(eq(rooms.id, roomId))
-    }))
+    const { hostChange, emptySince } = options
+    if (hostChange !== undefined) {
+      // The compare-and-set may find another host and must then undo the removal: a transaction.
+      await this.guard(async () => await this.db.transaction(async (tx) => {
+        await tx.delete(roomParticipants).where(and(eq(roomParticipants.roomId, roomId), eq(roomParticipants.userId, userId)))
+        await this.audit(tx, roomId, 'left', userId, { reason: options.reason })
+        await this.casHost(tx, roomId, hostChange, userId)
+        if (emptySince !== undefined) await tx.update(rooms).set({ emptySince }).where(eq(rooms.id, roomId))
+      }))
+      return
+    }
+    // Otherwise one statement: the writes commit together, in one round trip.
+    const markEmpty = emptySince === undefined
+      ? sql``
+      : sql`, emptied as (update rooms set empty_since = ${emptySince.toISOString()}::timestamptz where id = ${roomId}::uuid)`
+    await this.guard(async () => {
+      await this.db.execute(sql`
+        with removed as (
+          delete from room_participants where room_id = ${roomId}::uuid and user_id = ${userId}
+        )${markEmpty}
+        insert into room_events (room_id, type, actor_id, data)
+        values (${roomId}::uuid, 'left', ${userId}, jsonb_build_object('reason', ${options.reason}::text))`)
+    })
   }
 
   /** Compare-and-set of the host; false (nothing changed) when the host is no longer `change.from`. */
