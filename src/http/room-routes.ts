@@ -68,7 +68,7 @@ export const roomRoutes: FastifyPluginAsyncTypebox<RoomRoutesOptions> = async (a
       params: RoomIdParams,
       response: { 200: RoomRef, ...errors(400, 401, 404, 503) }
     }
-  }, async (request) => await rooms.getRoom(canonicalRoomId(request.params.roomId)))
+  }, async (request) => await rooms.getRoom(request.params.roomId))
 
   app.delete('/rooms/:roomId', {
     schema: {
@@ -80,17 +80,9 @@ export const roomRoutes: FastifyPluginAsyncTypebox<RoomRoutesOptions> = async (a
       response: { 204: Type.Null({ description: 'Closed.' }), ...errors(400, 401, 403, 404, 503) }
     }
   }, async (request, reply) => {
-    await rooms.closeRoom(canonicalRoomId(request.params.roomId), request.userId)
+    await rooms.closeRoom(request.params.roomId, request.userId)
     return await reply.status(204).send(null)
   })
-}
-
-/**
- * UUIDs compare case-insensitively but live rooms are held under the lower-case form the database returns:
- * an upper-case id must reach the same room (else DELETE would close it in the database only).
- */
-function canonicalRoomId (roomId: string): string {
-  return roomId.toLowerCase()
 }
 
 const LAST_TIMESTAMP_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999)

@@ -192,9 +192,8 @@ export class RoomService {
    */
   refusal (roomId: string, actor: Actor, permission: Permission): AppError | undefined {
     if (permission === 'anyone') return undefined
-    if (!UUID_REGEX.test(roomId)) return new AppError('INVALID_ROOM_ID', `${JSON.stringify(roomId).slice(0, 80)} is not a room id (UUID)`)
-    roomId = roomId.toLowerCase()
-    const room = this.rooms.get(roomId)
+    if (!UUID_REGEX.test(roomId)) return invalidRoomId(roomId)
+    const room = this.rooms.get(canonicalRoomId(roomId))
     if (room === undefined) return undefined
     return checkPermission(room, actor, permission)
   }
@@ -564,8 +563,12 @@ function checkPermission (room: LiveRoom, actor: Actor, permission: Permission):
  * upper case names the same room; keyed as given it would shadow the live room with a fresh copy.
  */
 function canonicalRoomId (roomId: string): string {
-  if (!UUID_REGEX.test(roomId)) throw new AppError('INVALID_ROOM_ID', `${JSON.stringify(roomId).slice(0, 80)} is not a room id (UUID)`)
+  if (!UUID_REGEX.test(roomId)) throw invalidRoomId(roomId)
   return roomId.toLowerCase()
+}
+
+function invalidRoomId (roomId: string): AppError {
+  return new AppError('INVALID_ROOM_ID', `${JSON.stringify(roomId).slice(0, 80)} is not a room id (UUID)`)
 }
 
 function roomNotFound (roomId: string): AppError {
