@@ -1,12 +1,13 @@
 /**
  * Persistence of rooms, participants and the audit log.
  *
- * Contract: every method that changes membership or the host does so in one transaction (or one statement,
- * whose parts commit together) together with its room_events row, so the database never holds a change without its audit entry. Any failure to reach the
- * database or to commit surfaces as ServiceUnavailableError, and then nothing was changed.
+ * Contract: every method that changes membership or the host does so together with its room_events row, in
+ * one transaction or one statement (whose parts commit together), so the database never holds a change
+ * without its audit entry. Any failure to reach the database or to commit surfaces as
+ * ServiceUnavailableError, and then nothing was changed.
  * Host changes are compare-and-set on the current host: a write that finds another host changes nothing.
  */
-import { and, asc, count, desc, eq, inArray, lt, or, sql } from 'drizzle-orm'
+import { and, asc, count, desc, eq, inArray, lt, or, sql, type SQL } from 'drizzle-orm'
 import { BatchWriter } from '../db/batch-writer.js'
 import type { Database } from '../db/client.js'
 import { roomEvents, roomParticipants, rooms, type RoomEventType, type StoredPlayback } from '../db/schema.js'
@@ -82,6 +83,11 @@ function toDate (value: Date | string): Date {
   return value instanceof Date ? value : new Date(value)
 }
 
+/** A Date as a statement parameter of type timestamptz (ISO text, so pg and PGlite send the same). */
+function timestamptz (date: Date): SQL {
+  return sql`${date.toISOString()}::timestamptz`
+}
+
 /** The rows of a raw statement's result: node-postgres and PGlite both answer `{ rows }`. */
 function rowsOf<T> (result: unknown): T[] {
   return (result as { rows: T[] }).rows
@@ -114,13 +120,12 @@ export class RoomRepository {
   async createRoom (input: { name: string, hostId: string, firstParticipant?: ParticipantRecord, emptySince?: Date }): Promise<RoomRecord> {
     // One statement (its CTEs commit together): one round trip instead of a five-statement transaction.
     const first = input.firstParticipant
-    const emptySince = first === undefined ? (input.emptySince === undefined ? sql`now()` : sql`${input.emptySince.toISOString()}::timestamptz`) : sql`null`
-    const events = first === undefined
-      ? sql`(values (1, 'created', ${input.hostId}, jsonb_build_object('name', ${input.name}::text)))`
-      : sql`(values (1, 'created', ${input.hostId}, jsonb_build_object('name', ${input.name}::text)), (2, 'joined', ${first.userId}, '{}'::jsonb))`
+    const emptySince = first === undefined ? (input.emptySince === undefined ? sql`now()` : timestamptz(input.emptySince)) : sql`null`
+    const events = [sql`(1, 'created', ${input.hostId}, jsonb_build_object('name', ${input.name}::text))`]
+    if (first !== undefined) events.push(sql`(2, 'joined', ${first.userId}, '{}'::jsonb)`)
     const joined = first === undefined
       ? sql``
-      : sql`, joined as (insert into room_participants (room_id, user_id, joined_at) select id, ${first.userId}, ${first.joinedAt.toISOString()}::timestamptz from room)`
+      : sql`, joined as (insert into room_participants (room_id, user_id, joined_at) select id, ${first.userId}, ${timestamptz(first.joinedAt)} from room)`
     return await this.guard(async () => {
       const result = await this.db.execute(sql`
         with room as (
@@ -128,7 +133,7 @@ export class RoomRepository {
           returning ${RAW_ROOM_COLUMNS}
         )${joined}, audit as (
           insert into room_events (room_id, type, actor_id, data)
-          select room.id, e.type, e.actor, e.data from room, ${events} as e(ord, type, actor, data) order by e.ord
+          select room.id, e.type, e.actor, e.data from room, (values ${sql.join(events, sql`, `)}) as e(ord, type, actor, data) order by e.ord
         )
         select * from room`)
       const row = rowsOf<RawRoomRow>(result)[0]
@@ -195,7 +200,7 @@ export class RoomRepository {
   /** One statement for many joins: their participant rows, the rooms' empty marks and the audit rows commit together. */
   private async writeJoins (joins: Array<ParticipantRecord & { roomId: string }>): Promise<void> {
     const rows = sql.join(joins.map((j, i) =>
-      sql`(${i}::int, ${j.roomId}::uuid, ${j.userId}::text, ${j.joinedAt.toISOString()}::timestamptz)`), sql`, `)
+      sql`(${i}::int, ${j.roomId}::uuid, ${j.userId}::text, ${timestamptz(j.joinedAt)})`), sql`, `)
     await this.guard(async () => {
       await this.db.execute(sql`
         with input (ord, room_id, user_id, joined_at) as (values ${rows}),
@@ -229,7 +234,7 @@ export class RoomRepository {
     // Otherwise one statement: the writes commit together, in one round trip.
     const markEmpty = emptySince === undefined
       ? sql``
-      : sql`, emptied as (update rooms set empty_since = ${emptySince.toISOString()}::timestamptz where id = ${roomId}::uuid)`
+      : sql`, emptied as (update rooms set empty_since = ${timestamptz(emptySince)} where id = ${roomId}::uuid)`
     await this.guard(async () => {
       await this.db.execute(sql`
         with removed as (
