@@ -15,6 +15,7 @@ import t from 'tap'
 import { ERROR_CODE_NAMES, ERROR_CODES } from '../../src/errors.js'
 import { USER_ID_REGEX, UUID_REGEX } from '../../src/rooms/shapes.js'
 import { createTestApp } from '../helpers/app.js'
+import { anyJsonOf, anyString } from '../helpers/arbitraries.js'
 
 /**
  * Runs per property, sized for a loaded CI box; FUZZ_SCALE=10 (say) fuzzes ten times longer. The state property
@@ -248,18 +249,7 @@ function fuzz (title: string, arbitrary: fc.Arbitrary<Call>, examples: Call[] = 
 
 // ---- generators ----
 
-/** Any UTF-16 code unit, lone surrogates and NUL included. */
-const codeUnit = fc.nat({ max: 0xffff }).map((c) => String.fromCharCode(c))
-const anyString = (constraints: { minLength?: number, maxLength?: number } = {}): fc.Arbitrary<string> => fc.oneof(
-  fc.string(constraints),
-  fc.string({ ...constraints, unit: 'binary' }),
-  fc.string({ ...constraints, unit: codeUnit })
-)
-const anyJson = fc.oneof(
-  fc.jsonValue({ maxDepth: 4 }),
-  fc.jsonValue({ maxDepth: 4, stringUnit: 'binary' }),
-  fc.jsonValue({ maxDepth: 4, stringUnit: codeUnit })
-)
+const anyJson = anyJsonOf(4)
 /** JSON text of a value (lone surrogates come out as \uD800 escapes, so the server parses them back). */
 const serialize = (value: unknown): string => JSON.stringify(value) ?? 'null'
 

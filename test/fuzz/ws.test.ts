@@ -22,6 +22,7 @@ import fc from 'fast-check'
 import t from 'tap'
 import { RoomRepository } from '../../src/rooms/room-repository.js'
 import { createTestApp } from '../helpers/app.js'
+import { anyJsonOf, anyString } from '../helpers/arbitraries.js'
 import { TestClient, type ReceivedEvent } from '../helpers/ws-client.js'
 
 /** Runs per property, sized for a loaded CI box; FUZZ_SCALE=10 (say) fuzzes ten times longer. */
@@ -105,18 +106,7 @@ async function roomView (): Promise<RoomView> {
 
 // ---- generators ----
 
-/** Any UTF-16 code unit, unpaired surrogates and NUL included. */
-const codeUnit = fc.nat({ max: 0xffff }).map((c) => String.fromCharCode(c))
-const anyString = (constraints: { minLength?: number, maxLength?: number } = {}): fc.Arbitrary<string> => fc.oneof(
-  fc.string(constraints),
-  fc.string({ ...constraints, unit: 'binary' }),
-  fc.string({ ...constraints, unit: codeUnit })
-)
-const anyJson = fc.oneof(
-  fc.jsonValue({ maxDepth: 3 }),
-  fc.jsonValue({ maxDepth: 3, stringUnit: 'binary' }),
-  fc.jsonValue({ maxDepth: 3, stringUnit: codeUnit })
-)
+const anyJson = anyJsonOf(3)
 
 const roomIdLike = fc.oneof(
   fc.constant(roomId), fc.constant(roomId),
