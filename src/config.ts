@@ -3,7 +3,7 @@
  *
  * Contract: `loadConfig` either returns a fully typed Config or throws a ConfigError whose message names
  * every variable that is wrong and why. Nothing else in the code base reads `process.env`.
- * The README's configuration table mirrors VARIABLES below.
+ * docs/configuration.md's table mirrors VARIABLES below.
  */
 
 import { createPublicKey, type KeyObject } from 'node:crypto'
@@ -36,7 +36,7 @@ export interface Config {
    * Undefined means every origin is allowed (the server warns at start).
    */
   allowedOrigins: string[] | undefined
-  /** WebSocket abuse limits (see the README's Security section). */
+  /** WebSocket abuse limits (see docs/security.md, Limits). */
   wsMessagesPerSecond: number
   wsMessageBurst: number
   wsFloodLimit: number
@@ -63,7 +63,7 @@ export class ConfigError extends Error {
 
 interface IntRule { name: string, fallback: number, min: number, max: number }
 
-/** Documented defaults; the README table is written from these. */
+/** Documented defaults; the table in docs/configuration.md is written from these. */
 export const INT_VARIABLES = {
   port: { name: 'PORT', fallback: 3000, min: 0, max: 65535 },
   databasePoolMax: { name: 'DATABASE_POOL_MAX', fallback: 10, min: 2, max: 1000 },

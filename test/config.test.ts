@@ -143,8 +143,8 @@ t.test('loadConfig reads process.env by default', async (t) => {
   t.equal(loadConfig().maxRoomsPerHost, 7)
 })
 
-t.test('the README documents every variable config.ts reads', async (t) => {
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+t.test('docs/configuration.md documents every variable config.ts reads', async (t) => {
+  const readme = readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8')
   const names = variablesReadByConfig()
   t.ok(names.includes('DATABASE_URL') && names.includes('PORT') && names.includes('AUTH_JWT_SECRET'), 'the names were found in config.ts')
   for (const name of names) {
@@ -152,7 +152,7 @@ t.test('the README documents every variable config.ts reads', async (t) => {
   }
   for (const rule of Object.values(INT_VARIABLES)) {
     const row = new RegExp(`^\\|\\s*\`${rule.name}\`\\s*\\|[^|\\n]*\`${rule.fallback}\`[^|\\n]*\\|`, 'm')
-    t.match(readme, row, `the README gives ${rule.name}'s default, ${rule.fallback}`)
+    t.match(readme, row, `docs/configuration.md gives ${rule.name}'s default, ${rule.fallback}`)
   }
 })
 
