@@ -5,9 +5,11 @@ ENV NODE_ENV=production
 WORKDIR /app
 
 COPY package.json package-lock.json ./
+COPY packages/protocol/package.json ./packages/protocol/
 RUN npm ci --omit=dev && npm cache clean --force
 
-COPY tsconfig.json ./
+COPY tsconfig.json tsconfig.base.json ./
+COPY packages/protocol/src ./packages/protocol/src
 COPY src ./src
 COPY migrations ./migrations
 

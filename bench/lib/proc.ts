@@ -26,7 +26,7 @@ export interface SpawnOptions {
 
 /** Starts `node --import tsx <script>` with the parent guard preloaded. */
 export function spawnNode (options: SpawnOptions): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--import', GUARD, ...(options.nodeArgs ?? []), options.script], {
+  const child = spawn(process.execPath, ['--conditions=watch-party-source', '--import', 'tsx', '--import', GUARD, ...(options.nodeArgs ?? []), options.script], {
     cwd: ROOT,
     env: options.env as NodeJS.ProcessEnv,
     stdio: options.ipc === true ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe']

@@ -1,5 +1,5 @@
 /**
- * The real server as a child process (`node --import tsx src/server.ts`), for tests of what only a process
+ * The real server as a child process (`node --conditions=watch-party-source --import tsx src/server.ts`), for tests of what only a process
  * has: signals, kill -9, restarts on the same database, several processes on one database.
  *
  * Contracts:
@@ -232,7 +232,7 @@ export async function startServer (t: Teardown, options: ServerOptions): Promise
     ...(options.database.kind === 'postgres' ? { DATABASE_URL: options.database.url } : { DATA_DIR: options.database.dataDir }),
     ...options.env
   })
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--conditions=watch-party-source', '--import', 'tsx', 'src/server.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
   const server = new ServerProcess(child, `server#${++started}`, options.startTimeoutMs ?? 60_000)
   running.add(server)
   void server.exited.then(() => { running.delete(server) })
