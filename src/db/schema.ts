@@ -3,7 +3,7 @@
  * (`npm run db:generate`) and committed; never edit a generated migration by hand.
  */
 import { sql } from 'drizzle-orm'
-import { bigserial, boolean, index, jsonb, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core'
+import { bigint, bigserial, boolean, index, jsonb, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core'
 
 /** The host's playback state as stored; `updatedAt` is epoch ms of the server clock. */
 export interface StoredPlayback {
@@ -28,7 +28,12 @@ export const rooms = pgTable('rooms', {
   closeReason: text('close_reason'),
   /** Since when the room has had no participants; the empty-room TTL counts from here. Null while occupied. */
   emptySince: msTimestamp('empty_since').default(sql`now()`),
-  currentVideo: jsonb('current_video').$type<StoredPlayback>()
+  currentVideo: jsonb('current_video').$type<StoredPlayback>(),
+  /**
+   * Names the unbroken run of this room's stream sequence (protocol 1.1). It would change only if the history
+   * were lost; the stream lives in this database, so it never does.
+   */
+  epoch: text('epoch').notNull().default(sql`substr(md5(gen_random_uuid()::text), 1, 12)`)
 }, (t) => [
   index('rooms_active_created_idx').on(t.isActive, t.createdAt.desc(), t.id.desc()),
   index('rooms_host_active_idx').on(t.hostId).where(sql`${t.isActive}`)
@@ -59,4 +64,25 @@ export const roomEvents = pgTable('room_events', {
   index('room_events_room_idx').on(t.roomId, t.id)
 ])
 
-export const schema = { rooms, roomParticipants, roomEvents }
+/**
+ * Each room's stream (protocol 1.1): its participant_joined, participant_left, host_changed, chat and
+ * room_closed events with their positions. A row is written in the same statement or transaction as the
+ * change it records, before anyone receives the event, so a position once handed out is never reused.
+ * Pruned to the newest ROOM_HISTORY_SIZE events (and the newest CHAT_HISTORY_SIZE chat lines) per room, and
+ * emptied once the room is closed.
+ */
+export const roomStream = pgTable('room_stream', {
+  roomId: uuid('room_id').notNull().references(() => rooms.id, { onDelete: 'cascade' }),
+  seq: bigint('seq', { mode: 'number' }).notNull(),
+  type: text('type').notNull(),
+  /** The event's `data`, exactly as it was sent. */
+  data: jsonb('data').$type<Record<string, unknown>>().notNull(),
+  /** The user whose request produced the event (chat: the sender), and that request's id: chat retries are answered from here. */
+  actorId: text('actor_id'),
+  requestId: text('request_id'),
+  createdAt: msTimestamp('created_at').notNull().default(sql`now()`)
+}, (t) => [
+  primaryKey({ columns: [t.roomId, t.seq] })
+])
+
+export const schema = { rooms, roomParticipants, roomEvents, roomStream }
