@@ -3,13 +3,15 @@
  *
  * Contract: `migrate()` applies pending migrations from migrations/ and is safe to call from several
  * processes at once on Postgres (it holds an advisory lock while it runs). `close()` releases every
- * connection; the handle is unusable afterwards.
+ * connection; the handle is unusable afterwards. An embedded data directory (not `memory://`) is opened by
+ * one process at a time: opening one another process holds throws DataDirInUseError (src/db/data-dir-lock.ts).
  */
 import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import { sql } from 'drizzle-orm'
 import pg from 'pg'
+import { lockDataDir } from './data-dir-lock.js'
 import { schema } from './schema.js'
 
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>
@@ -138,8 +140,16 @@ async function openPglite (dataDir: string): Promise<DatabaseHandle> {
   const { PGlite } = await import('@electric-sql/pglite')
   const { drizzle } = await import('drizzle-orm/pglite')
   const { migrate } = await import('drizzle-orm/pglite/migrator')
-  if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true })
-  const client = await PGlite.create(dataDir)
+  const inMemory = dataDir.startsWith('memory://')
+  if (!inMemory) mkdirSync(dataDir, { recursive: true })
+  const lock = inMemory ? undefined : lockDataDir(dataDir)
+  let client: InstanceType<typeof PGlite>
+  try {
+    client = await PGlite.create(dataDir)
+  } catch (err) {
+    lock?.release()
+    throw err
+  }
   const db = drizzle({ client, schema })
   let closed = false
   return {
@@ -155,12 +165,17 @@ async function openPglite (dataDir: string): Promise<DatabaseHandle> {
     async close () {
       if (closed) return
       closed = true
-      await client.close()
+      try {
+        await client.close()
+      } finally {
+        lock?.release()
+      }
     }
   }
 }
 
-async function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
+/** Rejects when `promise` has not settled within `ms` (the promise itself is not cancelled). */
+export async function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => { reject(new Error(`database did not answer within ${ms} ms`)) }, ms)
