@@ -1,26 +1,23 @@
 /**
- * `GET /ws`: the WebSocket endpoint. The only file that touches `ws` sockets: it wraps each in a Transport,
- * wires hub, broker, room service and dispatch together, runs the heartbeat and token expiry, and closes
- * every socket with 1012 when the app closes.
+ * `GET /ws`: the WebSocket endpoint's wiring. Registers @fastify/websocket and the route, builds hub, broker,
+ * the room service's sink and the handlers' dependencies, and checks each upgrade (origin, identity) before
+ * it completes. What happens to a socket afterwards (refusals, heartbeat, token expiry, close) is
+ * connection-lifecycle.ts's; app close closes every socket with 1012 through it.
  */
 import websocket from '@fastify/websocket'
-import type { ServerResponse } from 'node:http'
-import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { WebSocket } from 'ws'
 import { AppError, errorBody } from '../errors.js'
 import type { Identity, IdentityResolver } from '../http/identity.js'
 import type { Metrics } from '../metrics.js'
 import type { Clock } from '../rooms/clock.js'
 import type { RoomEventSink, RoomService } from '../rooms/room-service.js'
 import { MemoryBroker, type Broker } from './broker.js'
-import { ClientConnection } from './connection.js'
+import { ConnectionLifecycle, type LifecycleLimits } from './connection-lifecycle.js'
+import type { ClientConnection } from './connection.js'
 import { dispatch, REQUEST_TYPES, type HandlerDeps } from './handlers.js'
 import { Hub } from './hub.js'
 import { LegacyRelay } from './legacy.js'
-import { CLOSE_CODES, MAX_FRAME_BYTES, PROTOCOL_VERSION, roomChannel, userChannel, type ServerEvent } from './protocol.js'
-import { FloodDetector, TokenBucket } from './rate-limit.js'
-import { WsTransport } from './ws-transport.js'
+import { MAX_FRAME_BYTES, PROTOCOL_VERSION, roomChannel } from './protocol.js'
 
 export interface RealtimeOptions {
   rooms: RoomService
@@ -30,18 +27,10 @@ export interface RealtimeOptions {
   heartbeatMs: number
   /** Exact origins browsers may open the socket from; undefined allows every origin. */
   allowedOrigins?: string[]
-  limits: {
-    wsMessagesPerSecond: number
-    wsMessageBurst: number
-    wsFloodLimit: number
-    maxConnectionsPerUser: number
-    slowConsumerBytes: number
-  }
+  limits: LifecycleLimits
   broker?: Broker
 }
 
-/** The most a timer can wait in Node (about 24.8 days); longer expiries are re-armed. */
-const MAX_TIMER_MS = 2_147_483_647
 const KNOWN_TYPES = new Set<string>(REQUEST_TYPES)
 
 declare module 'fastify' {
@@ -55,9 +44,6 @@ export async function registerRealtime (app: FastifyInstance, options: RealtimeO
   const { rooms, identity, metrics, clock } = options
   const hub = new Hub()
   const broker = options.broker ?? new MemoryBroker()
-  const sockets = new Map<string, WebSocket>()
-  const connectionsById = new Map<string, ClientConnection>()
-  const expiryTimers = new Map<string, () => void>()
 
   broker.onMessage((message) => {
     const started = performance.now()
@@ -81,26 +67,12 @@ export async function registerRealtime (app: FastifyInstance, options: RealtimeO
   }
   rooms.setSink(sink)
 
-  const scheduleExpiry = (connection: ClientConnection, expiresAt: number | undefined): void => {
-    expiryTimers.get(connection.id)?.()
-    expiryTimers.delete(connection.id)
-    if (expiresAt === undefined) return
-    const wait = Math.min(Math.max(0, expiresAt - clock.now()), MAX_TIMER_MS)
-    expiryTimers.set(connection.id, clock.setTimeout(() => {
-      if (clock.now() < expiresAt) {
-        scheduleExpiry(connection, expiresAt)
-        return
-      }
-      connection.close(CLOSE_CODES.UNAUTHORIZED, 'token expired; reconnect with a fresh token')
-    }, wait))
-  }
-
   const deps: HandlerDeps = {
     rooms,
     identity,
     legacy: new LegacyRelay((message) => { broker.publish(message) }, () => clock.now()),
     now: () => clock.now(),
-    onTokenRefreshed: (connection, refreshed) => { scheduleExpiry(connection, refreshed.expiresAt) },
+    onTokenRefreshed: (connection, refreshed) => { lifecycle.scheduleExpiry(connection, refreshed.expiresAt) },
     onLegacyUse: (connection, type) => {
       metrics.legacy.inc({ type })
       app.log.warn({ userId: connection.userId, type }, 'deprecated 1-on-1 sync channel used')
@@ -131,30 +103,25 @@ export async function registerRealtime (app: FastifyInstance, options: RealtimeO
     }
   }
 
-  // One timer for all sockets: a socket that did not answer the previous ping is terminated.
-  const heartbeat = setInterval(() => {
-    for (const [id, socket] of sockets) {
-      const connection = connectionsById.get(id)
-      if (connection === undefined) continue
-      if (!connection.alive) {
-        socket.terminate()
-        continue
-      }
-      connection.alive = false
-      socket.ping()
-    }
-  }, options.heartbeatMs)
-  heartbeat.unref()
+  const lifecycle = new ConnectionLifecycle({
+    hub,
+    rooms,
+    metrics,
+    clock,
+    logger: app.log,
+    hooks,
+    heartbeatMs: options.heartbeatMs,
+    limits: options.limits,
+    hello: (connection) => ({
+      type: 'connected',
+      data: { userId: connection.userId, connectionId: connection.id, serverTime: clock.now(), protocolVersion: PROTOCOL_VERSION, heartbeatMs: options.heartbeatMs }
+    })
+  })
+  lifecycle.start()
   await app.register(websocket, {
     options: { maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false, clientTracking: false },
-    preClose: async () => {
-      clearInterval(heartbeat)
-      for (const connection of hub.all()) {
-        (connection as ClientConnection).close(CLOSE_CODES.SERVICE_RESTART, 'server restarting; reconnect and rejoin')
-      }
-    }
+    preClose: async () => { lifecycle.closeAll() }
   })
-
 
   app.decorateRequest('wsAuth', null)
   app.get('/ws', {
@@ -174,83 +141,8 @@ export async function registerRealtime (app: FastifyInstance, options: RealtimeO
         request.wsAuth = { error: err instanceof AppError ? err : new AppError('UNAUTHORIZED', 'could not verify the credentials') }
       }
     }
-  }, (socket, request) => {
-    releaseUpgradeRequest(socket, request)
-    // Before anything can fail: a ws socket that emits 'error' with no listener would crash the process.
-    const remoteAddress = request.ip // not the request itself: the closure lives as long as the socket
-    socket.on('error', (err) => { app.log.debug({ err, remoteAddress }, 'socket error') })
-    const auth = request.wsAuth
-    if (auth === null || 'error' in auth) {
-      // Accept, then close, so that a browser can read why (it cannot read a refused upgrade). A token that
-      // could not be checked (identity provider unreachable) is not a bad token: the client should retry.
-      const code = auth?.error.code === 'SERVICE_UNAVAILABLE' ? CLOSE_CODES.TRY_AGAIN_LATER : CLOSE_CODES.UNAUTHORIZED
-      socket.close(code, (auth?.error.message ?? 'unauthorized').slice(0, 120))
-      return
-    }
-    const userId = auth.identity.userId
-    if (hub.subscriberCount(userChannel(userId)) >= options.limits.maxConnectionsPerUser) {
-      metrics.errors.inc({ code: 'RATE_LIMITED', transport: 'ws' })
-      socket.close(CLOSE_CODES.FLOODING, `too many connections for this user (at most ${options.limits.maxConnectionsPerUser})`)
-      return
-    }
-    const transport = new WsTransport(socket, options.limits.slowConsumerBytes, (unsentBytes) => {
-      metrics.slowConsumers.inc()
-      app.log.warn({ userId, unsentBytes }, 'slow consumer terminated')
-    })
-    const connection = new ClientConnection(userId, transport, hooks, {
-      bucket: new TokenBucket(options.limits.wsMessagesPerSecond, options.limits.wsMessageBurst, clock.now()),
-      flood: new FloodDetector(options.limits.wsFloodLimit),
-      now: () => clock.now()
-    })
-    sockets.set(connection.id, socket)
-    connectionsById.set(connection.id, connection)
-    hub.add(connection)
-    hub.subscribe(userChannel(connection.userId), connection.id)
-    metrics.wsConnections.inc()
-    scheduleExpiry(connection, auth.identity.expiresAt)
-
-    socket.on('message', (data, isBinary) => {
-      connection.receive(toBuffer(data), isBinary)
-    })
-    socket.on('pong', () => { connection.alive = true })
-    socket.on('close', () => {
-      connection.closed = true
-      sockets.delete(connection.id)
-      connectionsById.delete(connection.id)
-      expiryTimers.get(connection.id)?.()
-      expiryTimers.delete(connection.id)
-      hub.remove(connection.id)
-      metrics.wsConnections.dec()
-      // After the requests already received have been handled: a join still writing to the database when
-      // the socket dropped must count as joined, so that the reconnect grace covers it too.
-      void connection.settled().then(() => { rooms.disconnect({ connectionId: connection.id, userId: connection.userId }) })
-    })
-
-    const hello: ServerEvent = {
-      type: 'connected',
-      data: { userId: connection.userId, connectionId: connection.id, serverTime: clock.now(), protocolVersion: PROTOCOL_VERSION, heartbeatMs: options.heartbeatMs }
-    }
-    connection.send(hello)
-  })
+  }, (socket, request) => { lifecycle.accept(socket, request, request.wsAuth) })
 
   app.addHook('onClose', async () => { await broker.close() })
   return hub
-}
-
-/**
- * Lets go of what @fastify/websocket keeps per socket after the upgrade, which an idle connection would
- * otherwise hold for its whole life (about 4 KB each): the ServerResponse that stays attached to the TCP
- * socket, and the plugin's own 'error' listener on the ws socket, whose closure holds the request. The caller
- * must add its own 'error' listener at once.
- */
-function releaseUpgradeRequest (socket: WebSocket, request: FastifyRequest): void {
-  socket.removeAllListeners('error')
-  const raw = request.raw.socket as Socket & { _httpMessage?: ServerResponse | null }
-  raw._httpMessage?.detachSocket(raw)
-}
-
-function toBuffer (data: WebSocket.RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data
-  if (Array.isArray(data)) return Buffer.concat(data)
-  return Buffer.from(data)
 }
