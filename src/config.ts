@@ -43,8 +43,16 @@ export interface Config {
   maxConnectionsPerUser: number
   maxRoomsPerConnection: number
   slowConsumerBytes: number
+  /** Without cluster mode, what a second process on the same PostgreSQL database does (docs/operations.md). */
+  singleProcessLock: SingleProcessLockMode
+  /** Days `room_events` rows are kept; 0 keeps them for ever. */
+  auditRetentionDays: number
   auth: AuthConfig
 }
+
+/** `wait`: start serving once the other process stopped; `refuse`: exit 1 at once. */
+export type SingleProcessLockMode = 'wait' | 'refuse'
+const SINGLE_PROCESS_LOCK_MODES: readonly SingleProcessLockMode[] = ['wait', 'refuse']
 
 export interface AuthConfig {
   jwtSecret: string | undefined
@@ -81,7 +89,8 @@ export const INT_VARIABLES = {
   wsFloodLimit: { name: 'WS_FLOOD_LIMIT', fallback: 100, min: 1, max: 1_000_000 },
   maxConnectionsPerUser: { name: 'MAX_CONNECTIONS_PER_USER', fallback: 10, min: 1, max: 100_000 },
   maxRoomsPerConnection: { name: 'MAX_ROOMS_PER_CONNECTION', fallback: 10, min: 1, max: 100_000 },
-  slowConsumerBytes: { name: 'SLOW_CONSUMER_BYTES', fallback: 1_048_576, min: 16_384, max: 1_073_741_824 }
+  slowConsumerBytes: { name: 'SLOW_CONSUMER_BYTES', fallback: 1_048_576, min: 16_384, max: 1_073_741_824 },
+  auditRetentionDays: { name: 'AUDIT_RETENTION_DAYS', fallback: 30, min: 0, max: 36_500 }
 } as const satisfies Record<string, IntRule>
 
 export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
@@ -155,6 +164,11 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
 
   const allowedOrigins = parseOrigins(env.ALLOWED_ORIGINS, problems)
 
+  const singleProcessLock = (text('SINGLE_PROCESS_LOCK') ?? 'wait') as SingleProcessLockMode
+  if (!SINGLE_PROCESS_LOCK_MODES.includes(singleProcessLock)) {
+    problems.push(`SINGLE_PROCESS_LOCK=${JSON.stringify(env.SINGLE_PROCESS_LOCK)} must be one of ${SINGLE_PROCESS_LOCK_MODES.join(', ')}`)
+  }
+
   const config: Config = {
     port: int(INT_VARIABLES.port),
     host,
@@ -179,6 +193,8 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     maxConnectionsPerUser: int(INT_VARIABLES.maxConnectionsPerUser),
     maxRoomsPerConnection: int(INT_VARIABLES.maxRoomsPerConnection),
     slowConsumerBytes: int(INT_VARIABLES.slowConsumerBytes),
+    singleProcessLock,
+    auditRetentionDays: int(INT_VARIABLES.auditRetentionDays),
     auth
   }
   if (problems.length > 0) throw new ConfigError(problems)
