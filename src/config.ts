@@ -20,7 +20,7 @@ export interface Config {
   dataDir: string
   databasePoolMax: number
   logLevel: LogLevel
-  nodeEnv: string
+  nodeEnv: NodeEnv
   disconnectGraceMs: number
   emptyRoomTtlMs: number
   maxRoomParticipants: number
@@ -53,6 +53,10 @@ export interface Config {
 /** `wait`: start serving once the other process stopped; `refuse`: exit 1 at once. */
 export type SingleProcessLockMode = 'wait' | 'refuse'
 const SINGLE_PROCESS_LOCK_MODES: readonly SingleProcessLockMode[] = ['wait', 'refuse']
+
+/** Unset means development; anything else is refused, so a typo cannot fall back to development identity. */
+export type NodeEnv = 'development' | 'test' | 'production'
+const NODE_ENVS: readonly NodeEnv[] = ['development', 'test', 'production']
 
 export interface AuthConfig {
   jwtSecret: string | undefined
@@ -127,7 +131,10 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   }
 
   const host = text('HOST') ?? '0.0.0.0'
-  const nodeEnv = text('NODE_ENV') ?? 'development'
+  const nodeEnv = (text('NODE_ENV') ?? 'development') as NodeEnv
+  if (!NODE_ENVS.includes(nodeEnv)) {
+    problems.push(`NODE_ENV=${JSON.stringify(env.NODE_ENV)} must be one of ${NODE_ENVS.join(', ')} (unset means development)`)
+  }
 
   const auth: AuthConfig = {
     jwtSecret: env.AUTH_JWT_SECRET === undefined || env.AUTH_JWT_SECRET === '' ? undefined : env.AUTH_JWT_SECRET,

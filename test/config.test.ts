@@ -125,6 +125,18 @@ t.test('NODE_ENV=production without a key is refused; with one it starts', async
   t.ok(isJwtMode(config.auth))
 })
 
+t.test('NODE_ENV accepts development, test and production only; unset means development', async (t) => {
+  t.equal(loadConfig({}).nodeEnv, 'development')
+  t.equal(loadConfig({ NODE_ENV: '' }).nodeEnv, 'development', 'blank counts as unset')
+  for (const value of ['development', 'test', ' test ']) t.equal(loadConfig({ NODE_ENV: value }).nodeEnv, value.trim(), value)
+  // A typo must not fall back to development identity, which trusts x-user-id as sent.
+  for (const value of ['prod', 'Production', 'PRODUCTION', 'staging', 'dev', 'production1']) {
+    const message = refusal({ NODE_ENV: value, AUTH_JWT_SECRET: SECRET })
+    t.match(message, `NODE_ENV=${JSON.stringify(value)} must be one of development, test, production`, value)
+    t.match(message, /unset means development/)
+  }
+})
+
 t.test('every problem is reported at once', async (t) => {
   const message = refusal({ PORT: 'eighty', HEARTBEAT_MS: '5', LOG_LEVEL: 'loud' })
   t.match(message, /PORT=/)
