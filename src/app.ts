@@ -10,6 +10,7 @@ import { registerAjvFormats, type TypeBoxTypeProvider } from '@fastify/type-prov
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Config } from './config.js'
 import type { DatabaseHandle } from './db/client.js'
+import { AuditRetention } from './db/retention.js'
 import { errorBody } from './errors.js'
 import { registerDocs } from './http/docs.js'
 import { toHttpError } from './http/errors.js'
@@ -117,5 +118,9 @@ export async function buildApp (deps: AppDependencies): Promise<App> {
 
   app.addHook('onReady', async () => { await rooms.start() })
   app.addHook('onClose', async () => { await rooms.stop() })
+  // The audit log's retention runs beside the rooms, never in their way (src/db/retention.ts).
+  const retention = new AuditRetention(database.db, { days: config.auditRetentionDays, log: app.log })
+  app.addHook('onReady', async () => { retention.start() })
+  app.addHook('onClose', async () => { await retention.stop() })
   return { app, rooms, metrics }
 }
