@@ -267,6 +267,42 @@ t.test('requests: fields and limits', async (t) => {
   })
 })
 
+t.test('the machine-readable documents agree with the pages', async (t) => {
+  const { app } = await createTestApp(t)
+
+  t.test('every status the OpenAPI document gives a route is in docs/rest.md\'s row for it', async (t) => {
+    const openapi = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }
+    const rows = tableRows(readDoc('rest.md'))
+    let compared = 0
+    for (const row of rows) {
+      const call = /^`(GET|POST|PUT|PATCH|DELETE) ([^`?\s]+)/.exec(row[0] ?? '')
+      if (call === null) continue
+      const [, method, path] = call as unknown as [string, string, string]
+      const operation = openapi.paths[path]?.[method.toLowerCase()]
+      if (operation === undefined) continue // hidden routes (/openapi.json, /docs, /asyncapi.json)
+      compared++
+      const documented = new Set([...`${row[1] ?? ''} ${row[2] ?? ''}`.matchAll(/\b([1-5]\d\d)\b/g)].map((m) => m[1]))
+      for (const status of Object.keys(operation.responses)) {
+        t.ok(documented.has(status), `${method} ${path}: ${status} (in the OpenAPI document) is documented`)
+      }
+      const success = /^\*{0,2}(\d{3})/.exec(row[1] ?? '')?.[1]
+      t.ok(success !== undefined && Object.hasOwn(operation.responses, success), `${method} ${path}: the documented success status ${success ?? '?'} is in the OpenAPI document`)
+    }
+    t.ok(compared >= 6, `the REST rows were matched to operations (${compared})`)
+  })
+
+  t.test('the AsyncAPI document has every request the pages list, and every close code of the server', async (t) => {
+    const asyncapi = (await app.inject({ method: 'GET', url: '/asyncapi.json' })).json() as { info: { description: string }, components: { messages: Record<string, unknown> } }
+    const page = readDoc('websocket.md')
+    const types = [
+      ...tableRows(section(page, 'Requests')).map((r) => unquote(r[0] ?? '')),
+      ...tableRows(section(page, 'Legacy 1-on-1 channels (deprecated)')).map((r) => unquote((r[0] ?? '').split(' ')[0] ?? ''))
+    ]
+    for (const type of new Set(types)) t.ok(Object.hasOwn(asyncapi.components.messages, `request_${type}`), `request_${type}`)
+    for (const code of Object.values(CLOSE_CODES)) t.match(asyncapi.info.description, String(code), `the AsyncAPI description names close code ${code}`)
+  })
+})
+
 function maskedFrame (opcode: number, fin: boolean): Buffer {
   return Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80, 0, 0, 0, 0]) // empty payload, zero mask
 }
