@@ -36,6 +36,8 @@ export interface Config {
    * Undefined means every origin is allowed (the server warns at start).
    */
   allowedOrigins: string[] | undefined
+  /** Request headers a CORS preflight allows (lower case); CORS_ALLOWED_HEADERS replaces the default list. */
+  corsAllowedHeaders: string[]
   /** WebSocket abuse limits (see docs/security.md, Limits). */
   wsMessagesPerSecond: number
   wsMessageBurst: number
@@ -57,6 +59,9 @@ const SINGLE_PROCESS_LOCK_MODES: readonly SingleProcessLockMode[] = ['wait', 're
 /** Unset means development; anything else is refused, so a typo cannot fall back to development identity. */
 export type NodeEnv = 'development' | 'test' | 'production'
 const NODE_ENVS: readonly NodeEnv[] = ['development', 'test', 'production']
+
+/** What browser SDKs send besides the credentials: W3C trace context and request ids. */
+export const DEFAULT_CORS_ALLOWED_HEADERS: readonly string[] = ['authorization', 'content-type', 'x-user-id', 'traceparent', 'tracestate', 'x-request-id']
 
 export interface AuthConfig {
   jwtSecret: string | undefined
@@ -170,6 +175,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   }
 
   const allowedOrigins = parseOrigins(env.ALLOWED_ORIGINS, problems)
+  const corsAllowedHeaders = parseHeaderNames(text('CORS_ALLOWED_HEADERS'), problems)
 
   const singleProcessLock = (text('SINGLE_PROCESS_LOCK') ?? 'wait') as SingleProcessLockMode
   if (!SINGLE_PROCESS_LOCK_MODES.includes(singleProcessLock)) {
@@ -194,6 +200,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     bodyLimitBytes: int(INT_VARIABLES.bodyLimitBytes),
     restRateLimitPerMinute: int(INT_VARIABLES.restRateLimitPerMinute),
     allowedOrigins,
+    corsAllowedHeaders,
     wsMessagesPerSecond: int(INT_VARIABLES.wsMessagesPerSecond),
     wsMessageBurst: int(INT_VARIABLES.wsMessageBurst),
     wsFloodLimit: int(INT_VARIABLES.wsFloodLimit),
@@ -224,6 +231,20 @@ function parseOrigins (raw: string | undefined, problems: string[]): string[] | 
     problems.push('ALLOWED_ORIGINS lists no origin (unset it to allow every origin)')
   }
   return origins
+}
+
+function parseHeaderNames (raw: string | undefined, problems: string[]): string[] {
+  if (raw === undefined) return [...DEFAULT_CORS_ALLOWED_HEADERS]
+  const names: string[] = []
+  for (const entry of raw.split(',').map((e) => e.trim()).filter((e) => e !== '')) {
+    if (entry === '*') problems.push('CORS_ALLOWED_HEADERS entry "*" is not allowed: list the header names (browsers never let "*" cover Authorization)')
+    else if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(entry)) problems.push(`CORS_ALLOWED_HEADERS entry ${JSON.stringify(entry)} is not a header name`)
+    else if (!names.includes(entry.toLowerCase())) names.push(entry.toLowerCase())
+  }
+  if (names.length === 0 && !problems.some((p) => p.startsWith('CORS_ALLOWED_HEADERS'))) {
+    problems.push('CORS_ALLOWED_HEADERS lists no header (unset it for the defaults)')
+  }
+  return names
 }
 
 function originProblem (entry: string): string | undefined {

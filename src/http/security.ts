@@ -8,6 +8,7 @@
  *   floods of bad tokens are limited per IP before the route answers 401. /healthz, /readyz and /metrics are
  *   not limited (orchestrators poll them), nor are CORS preflights (answered by the CORS hook before the limit).
  * * An exceeded limit answers 429 RATE_LIMITED as an ErrorResponse, with Retry-After in seconds.
+ * * CORS never sends Access-Control-Allow-Credentials; preflights allow exactly CORS_ALLOWED_HEADERS.
  */
 import cors from '@fastify/cors'
 import helmet from '@fastify/helmet'
@@ -18,7 +19,7 @@ import { AppError } from '../errors.js'
 import type { Identity } from './identity.js'
 
 export interface SecurityOptions {
-  config: Pick<Config, 'allowedOrigins' | 'restRateLimitPerMinute'>
+  config: Pick<Config, 'allowedOrigins' | 'corsAllowedHeaders' | 'restRateLimitPerMinute'>
   /** The caller's identity, resolved at most once per request; rejects when there is none. */
   identify: (request: FastifyRequest) => Promise<Identity>
   /** Path prefix of the API documentation page, which needs a CSP that lets swagger-ui run. */
@@ -87,6 +88,9 @@ export function requestLogSerializer (request: FastifyRequest): Record<string, u
 
 export async function registerSecurity (app: FastifyInstance, options: SecurityOptions): Promise<void> {
   const { config, identify } = options
+    // No Access-Control-Allow-Credentials: credentials travel in headers the page sets itself (Authorization),
+    // never in cookies, so a page needs no `credentials: 'include'`; and with `*` browsers would refuse it.
+    credentials: false,
   const docsPrefix = options.docsPrefix ?? '/docs'
 
   // Routes of the docs page get the looser policy. This hook runs before helmet's own onRoute hook,
@@ -102,7 +106,7 @@ export async function registerSecurity (app: FastifyInstance, options: SecurityO
     // Unset: any page may call; the API uses bearer tokens, not cookies, so `*` exposes nothing ambient.
     origin: config.allowedOrigins ?? '*',
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    allowedHeaders: ['authorization', 'content-type', 'x-user-id'],
+    allowedHeaders: config.corsAllowedHeaders,
     exposedHeaders: EXPOSED_HEADERS,
     maxAge: 600,
     // An OPTIONS without Origin gets an empty 204 rather than a text/plain 400: every error stays an ErrorResponse.
