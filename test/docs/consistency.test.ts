@@ -135,6 +135,16 @@ t.test('close codes', async (t) => {
     }
   })
 
+  t.test('a connection beyond MAX_CONNECTIONS_PER_USER is closed with the code the table gives it', async (t) => {
+    const row = rows.find((r) => (r[1] ?? '').includes('`MAX_CONNECTIONS_PER_USER`'))
+    t.ok(row, 'the table says which code the per-user connection cap closes with')
+    const { wsUrl } = await createTestApp(t, { listen: true, env: { MAX_CONNECTIONS_PER_USER: '1' } })
+    await TestClient.connect(wsUrl, { userId: 'tabs' }, t)
+    const extra = TestClient.open(wsUrl, { userId: 'tabs' })
+    const closed = await extra.closed
+    t.ok((row?.[0] ?? '').split(',').map(Number).includes(closed.code), `closed with ${closed.code}, the code of that row`)
+  })
+
   t.test('the codes that come from ws are what a client gets', async (t) => {
     const { wsUrl } = await createTestApp(t, { listen: true })
     const client = await TestClient.connect(wsUrl, { userId: 'bytes' }, t)
