@@ -17,12 +17,14 @@ import { toHttpError } from './http/errors.js'
 import { createIdentityResolver, restIdentity, type IdentityResolver } from './http/identity.js'
 import { opsRoutes } from './http/ops-routes.js'
 import { roomRoutes } from './http/room-routes.js'
-import { registerSecurity, requestLogSerializer } from './http/security.js'
+import { loggerOptions, type LogDestination } from './http/request-log.js'
+import { registerSecurity } from './http/security.js'
 import { validatorCompiler } from './http/validator.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { systemClock, type Clock } from './rooms/clock.js'
 import { RoomRepository } from './rooms/room-repository.js'
-import { RoomService } from './rooms/room-service.js'
+import { RoomHost } from './rooms/room-host.js'
+import { RoomReads } from './rooms/room-reads.js'
 import { SHARED_SCHEMAS } from './rooms/shapes.js'
 import { registerRealtime } from './realtime/ws-route.js'
 import { registerAsyncApi } from './realtime/asyncapi.js'
@@ -43,11 +45,15 @@ export interface AppDependencies {
   identity?: IdentityResolver
   /** A logger instance to use instead of building one from config (tests pass a silent one). */
   logger?: FastifyBaseLogger | boolean
+  /** Where the app's own logger (used when `logger` is not given) writes; stdout by default. Tests read it. */
+  logStream?: LogDestination
 }
 
 export interface App {
   app: FastifyInstance
-  rooms: RoomService
+  /** The owner side of this process's rooms. */
+  rooms: RoomHost
+  reads: RoomReads
   metrics: Metrics
 }
 
@@ -57,7 +63,7 @@ export async function buildApp (deps: AppDependencies): Promise<App> {
   const { config, database } = deps
   const clock = deps.clock ?? systemClock
   const app = Fastify({
-    ...(typeof deps.logger === 'object' ? { loggerInstance: deps.logger } : { logger: deps.logger ?? { level: config.logLevel, serializers: { req: requestLogSerializer } } }),
+    ...(typeof deps.logger === 'object' ? { loggerInstance: deps.logger } : { logger: deps.logger ?? loggerOptions(config, deps.logStream) }),
     bodyLimit: config.bodyLimitBytes,
     // Long path ids must reach validation (400 INVALID_ROOM_ID) instead of falling through to 404.
     routerOptions: { maxParamLength: 2048 },
@@ -68,21 +74,32 @@ export async function buildApp (deps: AppDependencies): Promise<App> {
       void (reply as FastifyReply).status(400).send(errorBody(code, `the request URL could not be read (${error.code})`))
     },
     forceCloseConnections: true,
-    return503OnClosing: true
+    return503OnClosing: true,
+    // Handshake deadline (docs/security.md): a request, WebSocket upgrades included, must have arrived by then.
+    // Node checks it every connectionsCheckingInterval (30 s by default, which held slow upgrades 30-90 s).
+    requestTimeout: config.wsHandshakeTimeoutMs,
+    http: { headersTimeout: config.wsHandshakeTimeoutMs, connectionsCheckingInterval: Math.min(1000, Math.ceil(config.wsHandshakeTimeoutMs / 4)) }
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema)
 
   const identity = deps.identity ?? await createIdentityResolver(config)
   const identify = restIdentity(identity)
-  const rooms = new RoomService(new RoomRepository(database.db), clock, {
+  const store = new RoomRepository(database.db)
+  const rooms = new RoomHost(store, clock, {
     disconnectGraceMs: config.disconnectGraceMs,
     emptyRoomTtlMs: config.emptyRoomTtlMs,
     maxRoomParticipants: config.maxRoomParticipants,
     maxRoomsPerHost: config.maxRoomsPerHost,
     playbackFlushMs: config.playbackFlushMs,
-    maxRoomsPerConnection: config.maxRoomsPerConnection
+    maxRoomsPerConnection: config.maxRoomsPerConnection,
+    roomHistorySize: config.roomHistorySize,
+    chatHistorySize: config.chatHistorySize,
+    replayMaxBytes: config.replayMaxBytes,
+    storeWaitMs: config.storeWaitMs,
+    allowedVideoSchemes: config.allowedVideoSchemes
   }, app.log)
+  const reads = new RoomReads(store, rooms, clock, config.allowedVideoSchemes)
   const metrics = createMetrics({ openRooms: () => rooms.openRoomCount, participants: () => rooms.participantCount })
 
   app.setErrorHandler((error, request, reply) => {
@@ -105,15 +122,15 @@ export async function buildApp (deps: AppDependencies): Promise<App> {
 
   app.decorateRequest('userId', '')
   await registerSecurity(app, { config, identify, docsPrefix: '/docs' })
-  await registerDocs(app, VERSION)
-  await app.register(opsRoutes, { database, metrics })
+  await registerDocs(app, { version: VERSION, metricsProtected: config.metricsToken !== undefined })
+  await app.register(opsRoutes, { database, metrics, ...(config.metricsToken === undefined ? {} : { metricsToken: config.metricsToken }) })
   await app.register(async (authenticated) => {
     authenticated.addHook('onRequest', async (request) => {
       request.userId = (await identify(request)).userId
     })
-    await authenticated.register(roomRoutes, { rooms })
+    await authenticated.register(roomRoutes, { rooms, reads })
   })
-  await registerRealtime(app, { rooms, identity, metrics, clock, heartbeatMs: config.heartbeatMs, allowedOrigins: config.allowedOrigins, limits: config })
+  await registerRealtime(app, { rooms, identity, metrics, clock, heartbeatMs: config.heartbeatMs, allowedOrigins: config.allowedOrigins, limits: config, legacy: { mode: config.legacyRelayMode, allowedVideoSchemes: config.allowedVideoSchemes } })
   registerAsyncApi(app, VERSION)
 
   app.addHook('onReady', async () => { await rooms.start() })
@@ -122,5 +139,5 @@ export async function buildApp (deps: AppDependencies): Promise<App> {
   const retention = new AuditRetention(database.db, { days: config.auditRetentionDays, log: app.log })
   app.addHook('onReady', async () => { retention.start() })
   app.addHook('onClose', async () => { await retention.stop() })
-  return { app, rooms, metrics }
+  return { app, rooms, reads, metrics }
 }

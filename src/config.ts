@@ -38,6 +38,8 @@ export interface Config {
   allowedOrigins: string[] | undefined
   /** Request headers a CORS preflight allows (lower case); CORS_ALLOWED_HEADERS replaces the default list. */
   corsAllowedHeaders: string[]
+  /** Bearer token GET /metrics requires; undefined leaves /metrics public. */
+  metricsToken: string | undefined
   /** WebSocket abuse limits (see docs/security.md, Limits). */
   wsMessagesPerSecond: number
   wsMessageBurst: number
@@ -45,6 +47,26 @@ export interface Config {
   maxConnectionsPerUser: number
   maxRoomsPerConnection: number
   slowConsumerBytes: number
+  /** Per-user connection attempts and membership writes, per-address attempts and connections (docs/security.md, Limits). */
+  wsConnectsPerUserPerMinute: number
+  wsConnectsPerAddressPerMinute: number
+  wsMembershipWritesPerSecond: number
+  wsMembershipWriteBurst: number
+  maxConnectionsPerAddress: number
+  /** An HTTP request (a WebSocket upgrade too) must be received, and an upgrade authenticated, within this. */
+  wsHandshakeTimeoutMs: number
+  /** The deprecated 1-on-1 channels: relayed as always, only between connections that used them, or refused. */
+  legacyRelayMode: LegacyRelayMode
+  /** Stream events kept per open room for catch-up (at least this many; chat lines of the chat history too). */
+  roomHistorySize: number
+  /** Chat events in room_joined / room_created `chat`. */
+  chatHistorySize: number
+  /** The most a catch-up replays; a larger gap answers `recovered: false`. */
+  replayMaxBytes: number
+  /** How long a request that must be stored may wait behind a room's other writes before it answers SERVICE_UNAVAILABLE. */
+  storeWaitMs: number
+  /** URL schemes host_sync and the legacy relay accept for videoUrl (lower case). */
+  allowedVideoSchemes: string[]
   /** Without cluster mode, what a second process on the same PostgreSQL database does (docs/operations.md). */
   singleProcessLock: SingleProcessLockMode
   /** Days `room_events` rows are kept; 0 keeps them for ever. */
@@ -56,12 +78,18 @@ export interface Config {
 export type SingleProcessLockMode = 'wait' | 'refuse'
 const SINGLE_PROCESS_LOCK_MODES: readonly SingleProcessLockMode[] = ['wait', 'refuse']
 
+/** `open`: relay to the other user as always; `strict`: only to connections that used the channel; `off`: refused. */
+export type LegacyRelayMode = 'open' | 'strict' | 'off'
+const LEGACY_RELAY_MODES: readonly LegacyRelayMode[] = ['open', 'strict', 'off']
+
 /** Unset means development; anything else is refused, so a typo cannot fall back to development identity. */
 export type NodeEnv = 'development' | 'test' | 'production'
 const NODE_ENVS: readonly NodeEnv[] = ['development', 'test', 'production']
 
 /** What browser SDKs send besides the credentials: W3C trace context and request ids. */
 export const DEFAULT_CORS_ALLOWED_HEADERS: readonly string[] = ['authorization', 'content-type', 'x-user-id', 'traceparent', 'tracestate', 'x-request-id']
+/** A bearer token shorter than this is guessable; a random one is much longer anyway. */
+export const METRICS_TOKEN_MIN_LENGTH = 16
 
 export interface AuthConfig {
   jwtSecret: string | undefined
@@ -99,6 +127,16 @@ export const INT_VARIABLES = {
   maxConnectionsPerUser: { name: 'MAX_CONNECTIONS_PER_USER', fallback: 10, min: 1, max: 100_000 },
   maxRoomsPerConnection: { name: 'MAX_ROOMS_PER_CONNECTION', fallback: 10, min: 1, max: 100_000 },
   slowConsumerBytes: { name: 'SLOW_CONSUMER_BYTES', fallback: 1_048_576, min: 16_384, max: 1_073_741_824 },
+  wsConnectsPerUserPerMinute: { name: 'WS_CONNECTS_PER_USER_PER_MINUTE', fallback: 60, min: 1, max: 1_000_000 },
+  wsConnectsPerAddressPerMinute: { name: 'WS_CONNECTS_PER_ADDRESS_PER_MINUTE', fallback: 1000, min: 1, max: 1_000_000 },
+  wsMembershipWritesPerSecond: { name: 'WS_MEMBERSHIP_WRITES_PER_SECOND', fallback: 5, min: 1, max: 100_000 },
+  wsMembershipWriteBurst: { name: 'WS_MEMBERSHIP_WRITE_BURST', fallback: 20, min: 1, max: 100_000 },
+  maxConnectionsPerAddress: { name: 'MAX_CONNECTIONS_PER_ADDRESS', fallback: 500, min: 1, max: 1_000_000 },
+  wsHandshakeTimeoutMs: { name: 'WS_HANDSHAKE_TIMEOUT_MS', fallback: 10_000, min: 100, max: 300_000 },
+  roomHistorySize: { name: 'ROOM_HISTORY_SIZE', fallback: 500, min: 10, max: 100_000 },
+  chatHistorySize: { name: 'CHAT_HISTORY_SIZE', fallback: 50, min: 0, max: 1000 },
+  replayMaxBytes: { name: 'REPLAY_MAX_BYTES', fallback: 262_144, min: 1024, max: 67_108_864 },
+  storeWaitMs: { name: 'STORE_WAIT_MS', fallback: 2000, min: 50, max: 60_000 },
   auditRetentionDays: { name: 'AUDIT_RETENTION_DAYS', fallback: 30, min: 0, max: 36_500 }
 } as const satisfies Record<string, IntRule>
 
@@ -176,6 +214,15 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
 
   const allowedOrigins = parseOrigins(env.ALLOWED_ORIGINS, problems)
   const corsAllowedHeaders = parseHeaderNames(text('CORS_ALLOWED_HEADERS'), problems)
+  const metricsToken = text('METRICS_TOKEN')
+  if (metricsToken !== undefined && !new RegExp(`^[A-Za-z0-9._~+/-]{${METRICS_TOKEN_MIN_LENGTH},}=*$`).test(metricsToken)) {
+    problems.push(`METRICS_TOKEN must be at least ${METRICS_TOKEN_MIN_LENGTH} characters of A-Z a-z 0-9 . _ ~ + / - (a bearer token, e.g. openssl rand -hex 32)`)
+  }
+
+  const legacyRelayMode = (text('LEGACY_RELAY_MODE') ?? 'open') as LegacyRelayMode
+  if (!LEGACY_RELAY_MODES.includes(legacyRelayMode)) {
+    problems.push(`LEGACY_RELAY_MODE=${JSON.stringify(env.LEGACY_RELAY_MODE)} must be one of ${LEGACY_RELAY_MODES.join(', ')}`)
+  }
 
   const singleProcessLock = (text('SINGLE_PROCESS_LOCK') ?? 'wait') as SingleProcessLockMode
   if (!SINGLE_PROCESS_LOCK_MODES.includes(singleProcessLock)) {
@@ -201,18 +248,51 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     restRateLimitPerMinute: int(INT_VARIABLES.restRateLimitPerMinute),
     allowedOrigins,
     corsAllowedHeaders,
+    metricsToken,
     wsMessagesPerSecond: int(INT_VARIABLES.wsMessagesPerSecond),
     wsMessageBurst: int(INT_VARIABLES.wsMessageBurst),
     wsFloodLimit: int(INT_VARIABLES.wsFloodLimit),
     maxConnectionsPerUser: int(INT_VARIABLES.maxConnectionsPerUser),
     maxRoomsPerConnection: int(INT_VARIABLES.maxRoomsPerConnection),
     slowConsumerBytes: int(INT_VARIABLES.slowConsumerBytes),
+    wsConnectsPerUserPerMinute: int(INT_VARIABLES.wsConnectsPerUserPerMinute),
+    wsConnectsPerAddressPerMinute: int(INT_VARIABLES.wsConnectsPerAddressPerMinute),
+    wsMembershipWritesPerSecond: int(INT_VARIABLES.wsMembershipWritesPerSecond),
+    wsMembershipWriteBurst: int(INT_VARIABLES.wsMembershipWriteBurst),
+    maxConnectionsPerAddress: int(INT_VARIABLES.maxConnectionsPerAddress),
+    wsHandshakeTimeoutMs: int(INT_VARIABLES.wsHandshakeTimeoutMs),
+    legacyRelayMode,
+    roomHistorySize: int(INT_VARIABLES.roomHistorySize),
+    chatHistorySize: int(INT_VARIABLES.chatHistorySize),
+    replayMaxBytes: int(INT_VARIABLES.replayMaxBytes),
+    storeWaitMs: int(INT_VARIABLES.storeWaitMs),
+    allowedVideoSchemes: parseSchemes(text('ALLOWED_VIDEO_SCHEMES'), problems),
     singleProcessLock,
     auditRetentionDays: int(INT_VARIABLES.auditRetentionDays),
     auth
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config
+}
+
+/**
+ * ALLOWED_VIDEO_SCHEMES: comma-separated URL schemes (without the colon), e.g. `http,https`. Unset: http and
+ * https. `javascript`, `data`, `vbscript` and `file` are refused: a stored URL reaches every viewer's page.
+ */
+function parseSchemes (raw: string | undefined, problems: string[]): string[] {
+  if (raw === undefined) return ['http', 'https']
+  const schemes: string[] = []
+  for (const entry of raw.split(',').map((e) => e.trim()).filter((e) => e !== '')) {
+    if (!/^[a-z][a-z0-9+.-]*$/.test(entry)) {
+      problems.push(`ALLOWED_VIDEO_SCHEMES entry ${JSON.stringify(entry)} is not a lower-case URL scheme (e.g. https)`)
+    } else if (['javascript', 'data', 'vbscript', 'file'].includes(entry)) {
+      problems.push(`ALLOWED_VIDEO_SCHEMES must not allow ${entry}: (a stored URL is rendered by every viewer's page)`)
+    } else if (!schemes.includes(entry)) {
+      schemes.push(entry)
+    }
+  }
+  if (schemes.length === 0 && !problems.some((p) => p.startsWith('ALLOWED_VIDEO_SCHEMES'))) problems.push('ALLOWED_VIDEO_SCHEMES lists no scheme (unset it for http,https)')
+  return schemes
 }
 
 /**
@@ -233,6 +313,10 @@ function parseOrigins (raw: string | undefined, problems: string[]): string[] | 
   return origins
 }
 
+/**
+ * CORS_ALLOWED_HEADERS: comma-separated header names (RFC 9110 tokens), compared without regard to case.
+ * Unset or blank means DEFAULT_CORS_ALLOWED_HEADERS. `*` is refused: browsers never let it cover Authorization.
+ */
 function parseHeaderNames (raw: string | undefined, problems: string[]): string[] {
   if (raw === undefined) return [...DEFAULT_CORS_ALLOWED_HEADERS]
   const names: string[] = []

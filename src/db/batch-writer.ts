@@ -2,23 +2,25 @@
  * Group commit for one kind of write: calls that arrive while a write is in flight are written together,
  * in one statement, as soon as it is done.
  *
- * Contract: `submit(item)` resolves once the item is committed and rejects if it was not. A call that finds
+ * Contract: `submit(item)` resolves with the item's result once its batch is committed, and rejects if it was
+ * not; `write` returns one result per item, in order. A call that finds
  * nothing in flight is written at once (no timer, no added wait); under load, every call waits for at most
  * the write in flight and then its own batch. A batch that the database refuses for its data (a constraint
  * or data error, SQLSTATE class 22 or 23) is retried one item at a time, so that one bad item fails alone;
  * any other failure (the database is away) fails the whole batch without retrying.
  */
-export class BatchWriter<T> {
-  private waiting: Array<{ item: T, resolve: () => void, reject: (err: unknown) => void }> = []
+export class BatchWriter<T, R = void> {
+  private waiting: Array<{ item: T, resolve: (result: R) => void, reject: (err: unknown) => void }> = []
   private writing = false
 
   constructor (
-    private readonly write: (items: T[]) => Promise<void>,
+    /** Writes the items in one statement; returns one result per item, in order (nothing when R is void). */
+    private readonly write: (items: T[]) => Promise<R[] | void>,
     private readonly maxBatch = 200
   ) {}
 
-  async submit (item: T): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
+  async submit (item: T): Promise<R> {
+    return await new Promise<R>((resolve, reject) => {
       this.waiting.push({ item, resolve, reject })
       if (!this.writing) void this.flush()
     })
@@ -30,8 +32,8 @@ export class BatchWriter<T> {
       const batch = this.waiting.slice(0, this.maxBatch)
       this.waiting = this.waiting.slice(batch.length)
       try {
-        await this.write(batch.map((call) => call.item))
-        for (const call of batch) call.resolve()
+        const results = await this.write(batch.map((call) => call.item))
+        batch.forEach((call, i) => { call.resolve(results?.[i] as R) })
       } catch (err) {
         if (batch.length === 1 || !isDataError(err)) {
           for (const call of batch) call.reject(err)
@@ -39,8 +41,8 @@ export class BatchWriter<T> {
         }
         await Promise.all(batch.map(async (call) => {
           try {
-            await this.write([call.item])
-            call.resolve()
+            const results = await this.write([call.item])
+            call.resolve(results?.[0] as R)
           } catch (single) {
             call.reject(single)
           }

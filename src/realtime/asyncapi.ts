@@ -5,16 +5,17 @@
 import type { FastifyInstance } from 'fastify'
 import type { TSchema } from 'typebox'
 import { SHARED_SCHEMAS } from '../rooms/shapes.js'
-import { CLOSE_CODES, EventData, MAX_FRAME_BYTES, RequestData } from './protocol.js'
+import { CLOSE_CODES, EventData, isStreamEventType, MAX_FRAME_BYTES, RequestData, STREAM_EVENT_TYPES } from './protocol.js'
 
 const REQUESTS: Record<string, { schema: TSchema, summary: string }> = {
   create_room: { schema: RequestData.create_room, summary: 'Create a room; the connection joins it as host. Reply: room_created.' },
-  join_room: { schema: RequestData.join_room, summary: 'Join a room (idempotent). Reply: room_joined; others get participant_joined.' },
+  join_room: { schema: RequestData.join_room, summary: 'Join a room (idempotent). Reply: room_joined (with the chat history and the snapshot\'s seq/epoch); others get participant_joined. With since {epoch, seq}: recovered true and the missed stream events right after the reply, or recovered false and the snapshot only.' },
   leave_room: { schema: RequestData.leave_room, summary: 'Leave a room (member). Reply: room_left; others get participant_left, then host_changed if the host left.' },
-  host_sync: { schema: RequestData.host_sync, summary: 'Host only: new playback state. Reply: ack; others get sync.' },
+  host_sync: { schema: RequestData.host_sync, summary: 'Host only: new playback state (at: the host\'s estimate of the server clock when currentTime was sampled). Reply: ack; others get sync.' },
   transfer_host: { schema: RequestData.transfer_host, summary: 'Host only: hand over to a participant. Reply and broadcast: host_changed.' },
   chat: { schema: RequestData.chat, summary: 'Member: a chat line. Everyone, the sender included, gets chat. Deprecated form: data.chatId instead of roomId.' },
-  ping: { schema: RequestData.ping, summary: 'Reply: pong.' },
+  ping: { schema: RequestData.ping, summary: 'Reply: pong, serverTime with sub-millisecond precision (clock sync: keep the samples with the least round trip).' },
+  playback_report: { schema: RequestData.playback_report, summary: 'Member: where its player is (at: its estimate of the server clock). Reply: ack. The host\'s connections get viewer_status.' },
   auth: { schema: RequestData.auth, summary: 'JWT mode: replace the token before it expires (same sub). Reply: ack.' },
   sync: { schema: RequestData.legacy_sync, summary: 'Deprecated 1-on-1 relay (chatId "sync-<a>--<b>"); with roomId instead of chatId it is host_sync. Reply: ack, and a DEPRECATED warning once per connection.' }
 }
@@ -32,6 +33,7 @@ const EVENT_SUMMARIES: Record<keyof typeof EventData, string> = {
   chat: 'A chat line.',
   pong: 'Reply to ping.',
   room_closed: 'The room was closed (deleted by its host, or empty for EMPTY_ROOM_TTL_MS).',
+  viewer_status: 'To the host\'s connections, at most once a second while it changes: each viewer\'s drift against the host\'s state at the report\'s time, and whether it buffers.',
   warning: 'Non-fatal notice, e.g. DEPRECATED once per connection for legacy channels.',
   error: 'A request was refused; the connection stays open. data is an ErrorResponse.'
 }
@@ -61,7 +63,13 @@ export function buildAsyncApiDocument (version: string): Record<string, unknown>
       summary,
       payload: envelope(type, schema, {
         replyTo: { type: 'string', description: 'The id of the request this answers.' },
-        channel: { type: 'string', description: 'room-<roomId> for room events; the chatId for legacy relays.' }
+        channel: { type: 'string', description: 'room-<roomId> for room events; the chatId for legacy relays.' },
+        ...(isStreamEventType(type)
+          ? {
+              seq: { type: 'integer', minimum: 1, description: 'Stream events of a room: the position (1 for its first, +1 each, no gaps).' },
+              epoch: { type: 'string', description: 'Stream events of a room: the run of the sequence; a new one means rebuild from a snapshot.' }
+            }
+          : {})
       })
     }
     channelMessages[name] = { $ref: `#/components/messages/${name}` }
@@ -80,15 +88,22 @@ export function buildAsyncApiDocument (version: string): Record<string, unknown>
       title: 'Watch-party WebSocket',
       version,
       description: 'Text frames, one JSON object each. Client to server: {type, id?, data}. Server to client: ' +
-        '{type, replyTo?, channel?, data}. Every request with an id gets exactly one reply (its success event or error). ' +
+        '{type, replyTo?, channel?, seq?, epoch?, data}. Every request with an id gets exactly one reply (its success event or error). ' +
+        `Stream events of a room (${STREAM_EVENT_TYPES.join(', ')}) carry seq and epoch; sync carries none. ` +
         `Close codes: ${CLOSE_CODES.UNSUPPORTED_DATA} binary frame, ${CLOSE_CODES.MESSAGE_TOO_BIG} frame over ${MAX_FRAME_BYTES} bytes, ` +
-        `${CLOSE_CODES.SERVICE_RESTART} server restart (reconnect with jittered backoff and rejoin), ${CLOSE_CODES.TRY_AGAIN_LATER} identity provider ` +
-        `unreachable (retry later), ${CLOSE_CODES.UNAUTHORIZED} bad or expired token, ` +
+        `${CLOSE_CODES.SERVICE_RESTART} server restart (reconnect at once with jitter, rejoin with since), ${CLOSE_CODES.TRY_AGAIN_LATER} try again later ` +
+        `(a connection cap, the connect rate, or an unreachable identity provider: reconnect with backoff), ${CLOSE_CODES.UNAUTHORIZED} bad or expired token, ` +
         `${CLOSE_CODES.FLOODING} sustained flooding.`
     },
     defaultContentType: 'application/json',
     servers: {
-      local: { host: 'localhost:3000', protocol: 'ws', pathname: '/ws', description: 'Development server. Identity: ?userId= (development mode) or ?token= / Authorization: Bearer (JWT mode).' }
+      server: {
+        host: '{host}',
+        protocol: 'ws',
+        pathname: '/ws',
+        description: 'The server that serves this document (wss behind TLS). Identity: ?userId= (development mode) or ?token= / Authorization: Bearer (JWT mode).',
+        variables: { host: { default: 'localhost:3000', description: 'host[:port] of the server; PORT defaults to 3000.' } }
+      }
     },
     channels: { ws: { address: '/ws', title: 'The WebSocket', messages: channelMessages } },
     operations,

@@ -8,8 +8,16 @@
  * - A refused socket is accepted and then closed, so that browsers can read the close code.
  * - A connection's close releases everything it holds (hub subscriptions, timers) synchronously; the room
  *   service hears of the disconnect only after the requests already received have been handled.
- * - The socket is closed with 4401 once its token has expired (`expiresAt`), unless refreshed before.
+ * - A refused socket gets 1013 (try again later: clients retry after a delay) when it hit a cap or a rate
+ *   (connections or connection attempts of the user or the address, an identity provider that could not be
+ *   reached), and 4401 when its credentials are bad. 4429 ("do not reconnect until fixed") is only for
+ *   sustained message flooding.
+ * - Heartbeat: every `heartbeatMs` each socket is pinged with the tick's random payload; only a pong echoing
+ *   the latest payload counts, so a client that sends pongs without reading the pings is terminated.
+ * - The socket is closed with 4401 once its token has expired plus `tokenLeewayMs` (the same clock-skew
+ *   leeway that let the token in at the upgrade), unless it was refreshed before.
  */
+import { randomBytes } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
@@ -18,33 +26,35 @@ import type { AppError } from '../errors.js'
 import type { Identity } from '../http/identity.js'
 import type { Metrics } from '../metrics.js'
 import type { Clock } from '../rooms/clock.js'
-import type { RoomService } from '../rooms/room-service.js'
+import type { RoomHost } from '../rooms/room-host.js'
 import { ClientConnection, type ConnectionHooks } from './connection.js'
 import type { Hub } from './hub.js'
 import { CLOSE_CODES, userChannel, type ServerEvent } from './protocol.js'
-import { FloodDetector, TokenBucket } from './rate-limit.js'
+import { userKey, type UserBudgets } from './user-budgets.js'
 import { WsTransport } from './ws-transport.js'
 
 /** What the upgrade's checks decided about the caller, before the socket exists. */
 export type UpgradeVerdict = { identity: Identity } | { error: AppError }
 
 export interface LifecycleLimits {
-  wsMessagesPerSecond: number
-  wsMessageBurst: number
-  wsFloodLimit: number
   maxConnectionsPerUser: number
+  wsConnectsPerUserPerMinute: number
   slowConsumerBytes: number
 }
 
 export interface LifecycleOptions {
   hub: Hub
-  rooms: Pick<RoomService, 'disconnect'>
+  rooms: Pick<RoomHost, 'disconnect'>
   metrics: Metrics
   clock: Clock
   logger: FastifyBaseLogger
   hooks: ConnectionHooks
   heartbeatMs: number
   limits: LifecycleLimits
+  /** The per-user message and connection budgets (shared by all of a user's connections). */
+  budgets: UserBudgets
+  /** How long after its `exp` a token is still accepted (clock skew); the socket closes only then. */
+  tokenLeewayMs: number
   /** The first event a new connection gets (`connected`). */
   hello: (connection: ClientConnection) => ServerEvent
 }
@@ -52,9 +62,14 @@ export interface LifecycleOptions {
 /** The most a timer can wait in Node (about 24.8 days); longer expiries are re-armed. */
 const MAX_TIMER_MS = 2_147_483_647
 
+/** An open socket under heartbeat: `awaiting` is the payload of the ping it has not answered yet. */
+interface LiveSocket {
+  socket: WebSocket
+  awaiting: Buffer | undefined
+}
+
 export class ConnectionLifecycle {
-  private readonly sockets = new Map<string, WebSocket>()
-  private readonly connectionsById = new Map<string, ClientConnection>()
+  private readonly live = new Map<string, LiveSocket>()
   private readonly expiryTimers = new Map<string, () => void>()
   private heartbeat: NodeJS.Timeout | undefined
 
@@ -64,15 +79,15 @@ export class ConnectionLifecycle {
   start (): void {
     if (this.heartbeat !== undefined) return
     this.heartbeat = setInterval(() => {
-      for (const [id, socket] of this.sockets) {
-        const connection = this.connectionsById.get(id)
-        if (connection === undefined) continue
-        if (!connection.alive) {
-          socket.terminate()
+      // One unpredictable payload per tick, shared by every socket: a pong can only echo it after reading it.
+      const payload = randomBytes(8)
+      for (const entry of this.live.values()) {
+        if (entry.awaiting !== undefined) {
+          entry.socket.terminate()
           continue
         }
-        connection.alive = false
-        socket.ping()
+        entry.awaiting = payload
+        entry.socket.ping(payload)
       }
     }, this.options.heartbeatMs)
     this.heartbeat.unref()
@@ -86,16 +101,17 @@ export class ConnectionLifecycle {
     }
   }
 
-  /** (Re)arms the 4401 close at the token's expiry; undefined means the credential never expires. */
-  scheduleExpiry (connection: ClientConnection, expiresAt: number | undefined): void {
+  /** (Re)arms the 4401 close at the token's expiry plus the leeway; undefined means the credential never expires. */
+  scheduleExpiry (connection: ClientConnection, tokenExpiresAt: number | undefined): void {
     const { clock } = this.options
     this.expiryTimers.get(connection.id)?.()
     this.expiryTimers.delete(connection.id)
-    if (expiresAt === undefined) return
+    if (tokenExpiresAt === undefined) return
+    const expiresAt = tokenExpiresAt + this.options.tokenLeewayMs
     const wait = Math.min(Math.max(0, expiresAt - clock.now()), MAX_TIMER_MS)
     this.expiryTimers.set(connection.id, clock.setTimeout(() => {
       if (clock.now() < expiresAt) {
-        this.scheduleExpiry(connection, expiresAt)
+        this.scheduleExpiry(connection, tokenExpiresAt)
         return
       }
       connection.close(CLOSE_CODES.UNAUTHORIZED, 'token expired; reconnect with a fresh token')
@@ -104,34 +120,39 @@ export class ConnectionLifecycle {
 
   /** Takes over a socket whose upgrade just completed. Never throws. */
   accept (socket: WebSocket, request: FastifyRequest, verdict: UpgradeVerdict | null): void {
-    const { hub, metrics, clock, logger, limits } = this.options
+    const { hub, metrics, clock, logger, limits, budgets } = this.options
     releaseUpgradeRequest(socket, request)
     // Before anything can fail: a ws socket that emits 'error' with no listener would crash the process.
     const remoteAddress = request.ip // not the request itself: the closure lives as long as the socket
     socket.on('error', (err) => { logger.debug({ err, remoteAddress }, 'socket error') })
     if (verdict === null || 'error' in verdict) {
-      // A token that could not be checked (identity provider unreachable) is not a bad token: the client should retry.
-      const code = verdict?.error.code === 'SERVICE_UNAVAILABLE' ? CLOSE_CODES.TRY_AGAIN_LATER : CLOSE_CODES.UNAUTHORIZED
-      socket.close(code, (verdict?.error.message ?? 'unauthorized').slice(0, 120))
+      // A cap or rate that was hit, or a token that could not be checked (identity provider unreachable), is
+      // not a bad token: the client should retry after a delay.
+      const retry = verdict?.error.code === 'SERVICE_UNAVAILABLE' || verdict?.error.code === 'RATE_LIMITED'
+      socket.close(retry ? CLOSE_CODES.TRY_AGAIN_LATER : CLOSE_CODES.UNAUTHORIZED, (verdict?.error.message ?? 'unauthorized').slice(0, 120))
       return
     }
     const userId = verdict.identity.userId
-    if (hub.subscriberCount(userChannel(userId)) >= limits.maxConnectionsPerUser) {
+    const refusal = !budgets.connect(userKey(userId), clock.now())
+      ? `too many connection attempts for this user (at most ${limits.wsConnectsPerUserPerMinute} a minute); retry later`
+      : hub.subscriberCount(userChannel(userId)) >= limits.maxConnectionsPerUser
+        ? `too many connections for this user (at most ${limits.maxConnectionsPerUser}); retry later`
+        : undefined
+    if (refusal !== undefined) {
       metrics.errors.inc({ code: 'RATE_LIMITED', transport: 'ws' })
-      socket.close(CLOSE_CODES.FLOODING, `too many connections for this user (at most ${limits.maxConnectionsPerUser})`)
+      socket.close(CLOSE_CODES.TRY_AGAIN_LATER, refusal)
       return
     }
     const transport = new WsTransport(socket, limits.slowConsumerBytes, (unsentBytes) => {
       metrics.slowConsumers.inc()
       logger.warn({ userId, unsentBytes }, 'slow consumer terminated')
     })
+    const budget = userKey(userId)
     const connection = new ClientConnection(userId, transport, this.options.hooks, {
-      bucket: new TokenBucket(limits.wsMessagesPerSecond, limits.wsMessageBurst, clock.now()),
-      flood: new FloodDetector(limits.wsFloodLimit),
-      now: () => clock.now()
+      admit: () => budgets.message(budget, clock.now())
     })
-    this.sockets.set(connection.id, socket)
-    this.connectionsById.set(connection.id, connection)
+    const entry: LiveSocket = { socket, awaiting: undefined }
+    this.live.set(connection.id, entry)
     hub.add(connection)
     hub.subscribe(userChannel(connection.userId), connection.id)
     metrics.wsConnections.inc()
@@ -140,15 +161,16 @@ export class ConnectionLifecycle {
     socket.on('message', (data, isBinary) => {
       connection.receive(toBuffer(data), isBinary)
     })
-    socket.on('pong', () => { connection.alive = true })
+    socket.on('pong', (data) => {
+      if (entry.awaiting?.equals(data) === true) entry.awaiting = undefined
+    })
     socket.on('close', () => { this.release(connection) })
     connection.send(this.options.hello(connection))
   }
 
   private release (connection: ClientConnection): void {
     connection.closed = true
-    this.sockets.delete(connection.id)
-    this.connectionsById.delete(connection.id)
+    this.live.delete(connection.id)
     this.expiryTimers.get(connection.id)?.()
     this.expiryTimers.delete(connection.id)
     this.options.hub.remove(connection.id)

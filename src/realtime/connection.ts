@@ -11,11 +11,11 @@
 import { randomUUID } from 'node:crypto'
 import { Compile } from 'typebox/compile'
 import { AppError, errorBody, INTERNAL_ERROR_BODY, type ErrorBody } from '../errors.js'
-import type { Logger, RoomEvent } from '../rooms/room-service.js'
+import type { Logger, RoomEvent } from '../rooms/room-ports.js'
 import type { HubConnection } from './hub.js'
 import { CLOSE_CODES, RequestEnvelope, type ServerEvent } from './protocol.js'
-import type { FloodDetector, TokenBucket } from './rate-limit.js'
 import type { Transport } from './transport.js'
+import type { MessageVerdict } from './user-budgets.js'
 
 export interface ClientRequest {
   type: string
@@ -24,9 +24,8 @@ export interface ClientRequest {
 }
 
 export interface ConnectionLimits {
-  bucket: TokenBucket
-  flood: FloodDetector
-  now: () => number
+  /** Charges one inbound frame to the budget of the connection's user (shared by all of their connections). */
+  admit: () => MessageVerdict
 }
 
 export interface ConnectionHooks {
@@ -48,8 +47,8 @@ export class ClientConnection implements HubConnection {
   private tail: Promise<void> = Promise.resolve()
   /** Set once the deprecation warning for legacy channels was sent. */
   legacyWarned = false
-  /** Heartbeat: cleared when a ping goes out, set again by the pong. */
-  alive = true
+  /** Strict legacy relay: the legacy channels (chat ids) this connection has used since connecting. */
+  readonly legacyChannels = new Set<string>()
   closed = false
   /** Set once the flood limit was passed: the connection is closing with 4429. */
   private flooded = false
@@ -74,8 +73,9 @@ export class ClientConnection implements HubConnection {
       this.close(CLOSE_CODES.UNSUPPORTED_DATA, 'binary frames are not accepted; send JSON text frames')
       return
     }
-    if (this.limits !== undefined && !this.limits.bucket.take(this.limits.now())) {
-      if (this.limits.flood.refuse(this.limits.now())) {
+    const verdict = this.limits?.admit() ?? 'ok'
+    if (verdict !== 'ok') {
+      if (verdict === 'flooding') {
         // Frames after this are ignored; answers already queued go out before the close.
         this.flooded = true
         this.tail = this.tail.then(() => { this.close(CLOSE_CODES.FLOODING, 'too many messages; slow down before reconnecting') })
@@ -109,12 +109,14 @@ export class ClientConnection implements HubConnection {
   /** The answer to `request`: the event with `replyTo` (when the request had an id) and its room channel. */
   reply (request: ClientRequest, event: RoomEvent, channel?: string): void {
     this.answered.add(request)
+    // Field order as every other frame: type, replyTo, channel, then a stream event's position, then data.
     this.send({
-      type: event.type as ServerEvent['type'],
+      type: event.type,
       ...(request.id === undefined ? {} : { replyTo: request.id }),
       ...(channel === undefined ? {} : { channel }),
+      ...(event.seq === undefined ? {} : { seq: event.seq, epoch: event.epoch }),
       data: event.data
-    })
+    } as ServerEvent)
   }
 
   close (code: number, reason: string): void {

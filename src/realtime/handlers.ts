@@ -1,29 +1,34 @@
 /**
- * Request dispatch: one table entry per request type, each declaring its data schema and the permission it
- * needs. Validation and the permission check run before any handler; the room service checks the permission
- * again inside the room's queue, where it is atomic with the change.
+ * Request dispatch: one table entry per request type, each declaring its data schema (from the protocol
+ * package) and the permission it needs. The table `satisfies` a record keyed by every request key, so a
+ * request without a handler does not compile. Validation and the permission check run before any handler;
+ * the room host checks the permission again inside the room's queue, where it is atomic with the change.
  */
 import { Compile, type Validator } from 'typebox/compile'
 import type { Static, TSchema } from 'typebox'
 import { AppError } from '../errors.js'
 import type { IdentityResolver, Identity } from '../http/identity.js'
-import type { Actor, Permission, RoomEvent, RoomService } from '../rooms/room-service.js'
+import type { RoomHost } from '../rooms/room-host.js'
+import type { Actor, Permission, Responder, RoomEvent } from '../rooms/room-ports.js'
 import type { ClientConnection, ClientRequest } from './connection.js'
 import type { LegacyRelay } from './legacy.js'
-import { RequestData, roomChannel } from './protocol.js'
+import { REQUEST_TYPES, RequestData, roomChannel, type RequestKey } from './protocol.js'
 
-export interface HandlerContext {
+export interface HandlerContext extends Responder {
   connection: ClientConnection
   actor: Actor
+  /** The request's id, when it had one. */
+  requestId: string | undefined
   /** Answers the request: adds replyTo, and the room's channel unless `channel` names another. */
   reply (event: RoomEvent, channel?: string): void
 }
 
 export interface HandlerDeps {
-  rooms: RoomService
+  rooms: RoomHost
   identity: IdentityResolver
   legacy: LegacyRelay
-  now: () => number
+  /** The server clock with sub-millisecond precision (epoch ms), for pong. */
+  preciseNow: () => number
   /** A refreshed token was accepted for this connection. */
   onTokenRefreshed (connection: ClientConnection, identity: Identity): void
   /** A legacy form was used (logged and counted; warned once per connection). */
@@ -45,41 +50,47 @@ export const HANDLERS = {
   create_room: handler({
     data: RequestData.create_room,
     permission: 'anyone',
-    run: async (ctx, data, { rooms }) => { await rooms.createAndJoin(ctx.actor, data.roomName, ctx.reply) }
+    run: async (ctx, data, { rooms }) => { await rooms.createAndJoin(ctx.actor, data.roomName, ctx) }
   }),
   join_room: handler({
     data: RequestData.join_room,
     permission: 'anyone',
-    run: async (ctx, data, { rooms }) => { await rooms.join(ctx.actor, data.roomId, ctx.reply) }
+    run: async (ctx, data, { rooms }) => { await rooms.join(ctx.actor, data.roomId, data.since, ctx) }
   }),
   leave_room: handler({
     data: RequestData.leave_room,
     permission: 'member',
     roomOf: (data) => data.roomId,
-    run: async (ctx, data, { rooms }) => { await rooms.leave(ctx.actor, data.roomId, ctx.reply) }
+    run: async (ctx, data, { rooms }) => { await rooms.leave(ctx.actor, data.roomId, ctx) }
   }),
   host_sync: handler({
     data: RequestData.host_sync,
     permission: 'host',
     roomOf: (data) => data.roomId,
-    run: async (ctx, data, { rooms }) => { await rooms.hostSync(ctx.actor, data.roomId, data, ctx.reply) }
+    run: async (ctx, data, { rooms }) => { await rooms.hostSync(ctx.actor, data.roomId, data, ctx) }
   }),
   transfer_host: handler({
     data: RequestData.transfer_host,
     permission: 'host',
     roomOf: (data) => data.roomId,
-    run: async (ctx, data, { rooms }) => { await rooms.transferHost(ctx.actor, data.roomId, data.newHostId, ctx.reply) }
+    run: async (ctx, data, { rooms }) => { await rooms.transferHost(ctx.actor, data.roomId, data.newHostId, ctx) }
   }),
   chat: handler({
     data: RequestData.chat,
     permission: 'member',
     roomOf: (data) => data.roomId,
-    run: async (ctx, data, { rooms }) => { await rooms.chat(ctx.actor, data.roomId, data.message, ctx.reply) }
+    run: async (ctx, data, { rooms }) => { await rooms.chat(ctx.actor, data.roomId, data.message, ctx.requestId, ctx) }
+  }),
+  playback_report: handler({
+    data: RequestData.playback_report,
+    permission: 'member',
+    roomOf: (data) => data.roomId,
+    run: async (ctx, data, { rooms }) => { await rooms.playbackReport(ctx.actor, data.roomId, data, ctx) }
   }),
   ping: handler({
     data: RequestData.ping,
     permission: 'anyone',
-    run: (ctx, data, { now }) => { ctx.reply({ type: 'pong', data: { clientTime: data.clientTime ?? null, serverTime: now() } }) }
+    run: (ctx, data, { preciseNow }) => { ctx.reply({ type: 'pong', data: { clientTime: data.clientTime ?? null, serverTime: preciseNow() } }) }
   }),
   auth: handler({
     data: RequestData.auth,
@@ -106,21 +117,19 @@ export const HANDLERS = {
     permission: 'anyone',
     run: (ctx, data, { legacy }) => {
       const event = legacy.chat(ctx.actor.userId, ctx.actor.connectionId, data)
-      ctx.reply({ type: event.type, data: event.data as Record<string, unknown> }, event.channel)
+      ctx.reply(event, event.channel)
     }
   })
-}
+} satisfies Record<RequestKey, Handler<TSchema>>
 
-type HandlerKey = keyof typeof HANDLERS
-/** Request types a client may send; `legacy_*` are internal routes of `sync` and `chat`. */
-export const REQUEST_TYPES = ['create_room', 'join_room', 'leave_room', 'host_sync', 'transfer_host', 'chat', 'ping', 'auth', 'sync'] as const
+export { REQUEST_TYPES }
 
-const validators = new Map<HandlerKey, Validator>(
-  (Object.keys(HANDLERS) as HandlerKey[]).map((key) => [key, Compile(HANDLERS[key].data as TSchema)])
+const validators = new Map<RequestKey, Validator>(
+  (Object.keys(HANDLERS) as RequestKey[]).map((key) => [key, Compile(HANDLERS[key].data as TSchema)])
 )
 
 /** Which table entry serves a request; the deprecated forms of `sync` and `chat` are recognized by their data. */
-function route (request: ClientRequest): { key: HandlerKey, deprecated: boolean } | undefined {
+function route (request: ClientRequest): { key: RequestKey, deprecated: boolean } | undefined {
   switch (request.type) {
     case 'sync':
       return { key: 'chatId' in request.data ? 'legacy_sync' : 'host_sync', deprecated: true }
@@ -130,7 +139,7 @@ function route (request: ClientRequest): { key: HandlerKey, deprecated: boolean 
     case 'legacy_chat':
       return undefined
     default:
-      return Object.hasOwn(HANDLERS, request.type) ? { key: request.type as HandlerKey, deprecated: false } : undefined
+      return Object.hasOwn(HANDLERS, request.type) ? { key: request.type as RequestKey, deprecated: false } : undefined
   }
 }
 
@@ -153,15 +162,17 @@ export async function dispatch (connection: ClientConnection, request: ClientReq
   const ctx: HandlerContext = {
     connection,
     actor,
-    reply: (event, channel) => { connection.reply(request, event, channel ?? channelOf(event)) }
+    requestId: request.id,
+    reply: (event, channel) => { connection.reply(request, event, channel ?? channelOf(event)) },
+    send: (event) => { connection.send(event) }
   }
   await entry.run(ctx, request.data, deps)
 }
 
 /** Room events carry their room's channel; replies without a room (ack, pong) carry none. */
 function channelOf (event: RoomEvent): string | undefined {
-  const data = event.data
+  if (event.channel !== undefined) return event.channel
+  const data = event.data as { roomId?: unknown, room?: { id?: unknown } }
   if (typeof data.roomId === 'string') return roomChannel(data.roomId)
-  const room = data.room as { id?: unknown } | undefined
-  return typeof room?.id === 'string' ? roomChannel(room.id) : undefined
+  return typeof data.room?.id === 'string' ? roomChannel(data.room.id) : undefined
 }

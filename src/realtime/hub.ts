@@ -68,6 +68,13 @@ export class Hub {
     return delivered
   }
 
+  /** Writes `frame` to one local connection, if it is still open here; returns whether it was. */
+  sendTo (connectionId: string, frame: Buffer): boolean {
+    const connection = this.connections.get(connectionId)
+    connection?.transport.send(frame)
+    return connection !== undefined
+  }
+
   /** How many local connections a channel has (e.g. one user's connections on their user channel). */
   subscriberCount (channel: string): number {
     return this.channels.get(channel)?.size ?? 0

@@ -5,38 +5,50 @@
  * connection-lifecycle.ts's; app close closes every socket with 1012 through it.
  */
 import websocket from '@fastify/websocket'
+import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { AppError, errorBody } from '../errors.js'
-import type { Identity, IdentityResolver } from '../http/identity.js'
+import type { LegacyRelayMode } from '../config.js'
+import type { IdentityResolver } from '../http/identity.js'
+import { CLOCK_TOLERANCE_SECONDS } from '../http/jwt-identity.js'
 import type { Metrics } from '../metrics.js'
 import type { Clock } from '../rooms/clock.js'
-import type { RoomEventSink, RoomService } from '../rooms/room-service.js'
+import type { RoomHost } from '../rooms/room-host.js'
+import type { RoomEventSink } from '../rooms/room-ports.js'
 import { MemoryBroker, type Broker } from './broker.js'
-import { ConnectionLifecycle, type LifecycleLimits } from './connection-lifecycle.js'
+import { AddressConnections } from './address-limits.js'
+import { ConnectionLifecycle, type LifecycleLimits, type UpgradeVerdict } from './connection-lifecycle.js'
 import type { ClientConnection } from './connection.js'
 import { dispatch, REQUEST_TYPES, type HandlerDeps } from './handlers.js'
 import { Hub } from './hub.js'
 import { LegacyRelay } from './legacy.js'
-import { MAX_FRAME_BYTES, PROTOCOL_VERSION, roomChannel } from './protocol.js'
+import { UpgradeGate } from './upgrade-gate.js'
+import { MEMBERSHIP_REQUESTS, MemoryUserBudgets, userKey, type BudgetLimits, type UserBudgets } from './user-budgets.js'
+import { MAX_FRAME_BYTES, PROTOCOL_VERSION, roomChannel, type Feature } from './protocol.js'
 
 export interface RealtimeOptions {
-  rooms: RoomService
+  rooms: RoomHost
   identity: IdentityResolver
   metrics: Metrics
   clock: Clock
   heartbeatMs: number
   /** Exact origins browsers may open the socket from; undefined allows every origin. */
   allowedOrigins?: string[]
-  limits: LifecycleLimits
+  limits: LifecycleLimits & BudgetLimits & { maxConnectionsPerAddress: number, wsHandshakeTimeoutMs: number }
+  legacy: { mode: LegacyRelayMode, allowedVideoSchemes: readonly string[] }
   broker?: Broker
+  /** Per-user budgets; by default this process's own (MemoryUserBudgets). */
+  budgets?: UserBudgets
 }
 
+/** The protocol 1.1 features this server has (cluster comes with REDIS_URL). */
+const FEATURES_ON = ['positions', 'catch_up', 'chat_history', 'viewer_reports'] as const satisfies readonly Feature[]
 const KNOWN_TYPES = new Set<string>(REQUEST_TYPES)
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The WebSocket caller's identity, or why there is none (the socket is then closed with 4401). */
-    wsAuth: { identity: Identity } | { error: AppError } | null
+    /** The WebSocket caller's identity, or why there is none (the socket is then closed with 4401 or 1013). */
+    wsAuth: UpgradeVerdict | null
   }
 }
 
@@ -44,6 +56,18 @@ export async function registerRealtime (app: FastifyInstance, options: RealtimeO
   const { rooms, identity, metrics, clock } = options
   const hub = new Hub()
   const broker = options.broker ?? new MemoryBroker()
+  const budgets = options.budgets ?? new MemoryUserBudgets(options.limits)
+  // Every TCP connection of the server is counted from its accept: what bounds one address's descriptors.
+  const addresses = new AddressConnections(options.limits.maxConnectionsPerAddress)
+  app.server.on('connection', (socket: Socket) => { addresses.accept(socket) })
+  const gate = new UpgradeGate({
+    identity,
+    budgets,
+    addresses,
+    clock,
+    handshakeTimeoutMs: options.limits.wsHandshakeTimeoutMs,
+    connectsPerAddressPerMinute: options.limits.wsConnectsPerAddressPerMinute
+  })
 
   broker.onMessage((message) => {
     const started = performance.now()
@@ -58,8 +82,15 @@ export async function registerRealtime (app: FastifyInstance, options: RealtimeO
   const sink: RoomEventSink = {
     publish (roomId, event, exceptConnectionId) {
       const channel = roomChannel(roomId)
-      const frame = Buffer.from(JSON.stringify({ type: event.type, channel, data: event.data }))
-      broker.publish({ channel, frame, type: event.type, exceptConnectionId })
+      const positioned = event.seq !== undefined && event.epoch !== undefined
+      const frame = Buffer.from(JSON.stringify(positioned
+        ? { type: event.type, channel, seq: event.seq, epoch: event.epoch, data: event.data }
+        : { type: event.type, channel, data: event.data }))
+      broker.publish({ channel, frame, type: event.type, exceptConnectionId, ...(positioned ? { position: { epoch: event.epoch!, seq: event.seq! } } : {}) })
+    },
+    sendTo (connectionId, event) {
+      hub.sendTo(connectionId, Buffer.from(JSON.stringify(event)))
+      metrics.messagesOut.inc({ type: event.type })
     },
     subscribe: (roomId, connectionId) => { hub.subscribe(roomChannel(roomId), connectionId) },
     unsubscribe: (roomId, connectionId) => { hub.unsubscribe(roomChannel(roomId), connectionId) },
@@ -70,8 +101,12 @@ export async function registerRealtime (app: FastifyInstance, options: RealtimeO
   const deps: HandlerDeps = {
     rooms,
     identity,
-    legacy: new LegacyRelay((message) => { broker.publish(message) }, () => clock.now()),
-    now: () => clock.now(),
+    legacy: new LegacyRelay((message) => { broker.publish(message) }, () => clock.now(), {
+      ...options.legacy,
+      logger: app.log,
+      subscribe: (channel, connectionId) => { hub.subscribe(channel, connectionId) }
+    }),
+    preciseNow: () => clock.preciseNow?.() ?? clock.now(),
     onTokenRefreshed: (connection, refreshed) => { lifecycle.scheduleExpiry(connection, refreshed.expiresAt) },
     onLegacyUse: (connection, type) => {
       metrics.legacy.inc({ type })
@@ -90,7 +125,13 @@ export async function registerRealtime (app: FastifyInstance, options: RealtimeO
     logger: app.log,
     dispatch: async (connection: ClientConnection, request: Parameters<typeof dispatch>[1]) => {
       metrics.messagesIn.inc({ type: KNOWN_TYPES.has(request.type) ? request.type : 'unknown' })
+      // Before dispatch: each membership request is a database write with an audit row.
+      if (MEMBERSHIP_REQUESTS.has(request.type) && !budgets.membershipWrite(userKey(connection.userId), clock.now())) {
+        throw new AppError('RATE_LIMITED', `too many create_room/join_room/leave_room requests (at most ${options.limits.wsMembershipWritesPerSecond} a second); this one was not handled`)
+      }
+      deps.legacy.admit(connection, request)
       await dispatch(connection, request, deps)
+      deps.legacy.used(connection, request)
     },
     onSent: (type: string) => { metrics.messagesOut.inc({ type }) },
     onError: (connection: ClientConnection, code: string, requestType: string | undefined, data: Record<string, unknown> | undefined) => {
@@ -112,9 +153,11 @@ export async function registerRealtime (app: FastifyInstance, options: RealtimeO
     hooks,
     heartbeatMs: options.heartbeatMs,
     limits: options.limits,
+    budgets,
+    tokenLeewayMs: CLOCK_TOLERANCE_SECONDS * 1000,
     hello: (connection) => ({
       type: 'connected',
-      data: { userId: connection.userId, connectionId: connection.id, serverTime: clock.now(), protocolVersion: PROTOCOL_VERSION, heartbeatMs: options.heartbeatMs }
+      data: { userId: connection.userId, connectionId: connection.id, serverTime: clock.now(), protocolVersion: PROTOCOL_VERSION, heartbeatMs: options.heartbeatMs, features: [...FEATURES_ON] }
     })
   })
   lifecycle.start()
@@ -135,11 +178,9 @@ export async function registerRealtime (app: FastifyInstance, options: RealtimeO
         metrics.errors.inc({ code: 'ORIGIN_NOT_ALLOWED', transport: 'ws' })
         return await reply.status(403).send(errorBody('ORIGIN_NOT_ALLOWED', `origin ${origin.slice(0, 200)} is not in ALLOWED_ORIGINS`))
       }
-      try {
-        request.wsAuth = { identity: await identity.resolve({ headers: request.headers, query: request.query as Record<string, unknown> }) }
-      } catch (err) {
-        request.wsAuth = { error: err instanceof AppError ? err : new AppError('UNAUTHORIZED', 'could not verify the credentials') }
-      }
+      const verdict = await gate.check(request)
+      // A dropped handshake's socket is destroyed: the upgrade then never completes and the handler never runs.
+      request.wsAuth = verdict === 'dropped' ? null : verdict
     }
   }, (socket, request) => { lifecycle.accept(socket, request, request.wsAuth) })
 

@@ -1,9 +1,11 @@
 /**
- * One open room as held in memory: who is in it, who hosts it, what is playing. Pure state and rules:
- * no sockets, no database, no timers of its own (the service owns those).
+ * One open room as its owner holds it in memory: who is in it, who hosts it, what is playing, where its stream
+ * stands and its recent chat. Pure state and rules: no sockets, no database, no timers of its own (the room
+ * host owns those).
  */
+import type { ChatStreamEventData } from '@watch-party/protocol'
 import type { StoredPlayback } from '../db/schema.js'
-import type { ParticipantRecord, RoomWithParticipants } from './room-repository.js'
+import type { ParticipantRecord, RoomWithParticipants } from './room-store.js'
 import type { Role, Room, SyncData } from './shapes.js'
 
 export interface Participant {
@@ -15,6 +17,12 @@ export interface Participant {
   cancelGrace?: () => void
 }
 
+/** A chat line answered once, kept so that a retry of the same request is answered with it. */
+export interface AnsweredChat {
+  event: ChatStreamEventData
+  at: number
+}
+
 export class LiveRoom {
   readonly id: string
   readonly name: string
@@ -23,8 +31,18 @@ export class LiveRoom {
   /** Insertion order is join order. */
   readonly participants = new Map<string, Participant>()
   playback: StoredPlayback | null
-  /** Set when playback changed since it was last persisted. */
-  playbackDirty = false
+  /** The run of the stream's sequence, and the seq of its last event (0 if none). */
+  readonly epoch: string
+  lastSeq: number
+  /** The newest chat events, oldest first, at most the chat history size. */
+  chatHistory: ChatStreamEventData[] = []
+  /** Chat requests answered in the last minute, by `${userId} ${requestId}`. */
+  readonly answeredChats = new Map<string, AnsweredChat>()
+  /**
+   * Set when a write's outcome is unknown (the database did not answer, or a COMMIT's reply was lost): memory
+   * may disagree with the database, so the room is read again before its next operation.
+   */
+  stale = false
   /** Cancels the pending empty-room close, if the room is empty. */
   cancelEmptyClose?: () => void
 
@@ -34,6 +52,8 @@ export class LiveRoom {
     this.createdAt = record.createdAt
     this.hostId = record.hostId
     this.playback = record.currentVideo
+    this.epoch = record.epoch
+    this.lastSeq = record.lastSeq
     for (const p of record.participants) this.addParticipant(p)
   }
 
@@ -66,6 +86,21 @@ export class LiveRoom {
     return fallback
   }
 
+  /** Remembers a chat event in the history (capped) and as the answer to its request. */
+  rememberChat (event: ChatStreamEventData, historySize: number, requestKey: string | undefined, at: number): void {
+    this.chatHistory.push(event)
+    if (this.chatHistory.length > historySize) this.chatHistory.splice(0, this.chatHistory.length - historySize)
+    if (requestKey !== undefined) this.answeredChats.set(requestKey, { event, at })
+  }
+
+  /** Forgets chat answers older than `olderThan` (epoch ms). */
+  forgetAnsweredChats (olderThan: number): void {
+    for (const [key, answer] of this.answeredChats) {
+      if (answer.at >= olderThan) break // insertion order is answer order
+      this.answeredChats.delete(key)
+    }
+  }
+
   toRoom (now: number): Room {
     return {
       id: this.id,
@@ -96,4 +131,14 @@ export function extrapolate (roomId: string, playback: StoredPlayback, now: numb
     playbackRate: playback.playbackRate,
     updatedAt: playback.isPlaying ? Math.max(now, playback.updatedAt) : playback.updatedAt
   }
+}
+
+/**
+ * Where the host's player is at `at` (epoch ms, server clock), forwards or backwards from its stamp: what a
+ * viewer's report at `at` is compared with.
+ */
+export function hostPositionAt (playback: StoredPlayback, at: number): number {
+  return playback.isPlaying
+    ? playback.currentTime + (at - playback.updatedAt) / 1000 * playback.playbackRate
+    : playback.currentTime
 }

@@ -1,51 +1,18 @@
 /**
- * Persistence of rooms, participants and the audit log.
- *
- * Contract: every method that changes membership or the host does so together with its room_events row, in
- * one transaction or one statement (whose parts commit together), so the database never holds a change
- * without its audit entry. Any failure to reach the database or to commit surfaces as
- * ServiceUnavailableError, and then nothing was changed.
- * Host changes are compare-and-set on the current host: a write that finds another host changes nothing.
+ * The Postgres (and PGlite) implementation of RoomStore: rooms, participants, the audit log and the rooms'
+ * streams. The contract is RoomStore's (room-store.ts): a change, its audit row and its stream events commit
+ * together; any failure to reach the database or to commit surfaces as ServiceUnavailableError.
  */
 import { and, asc, count, desc, eq, inArray, lt, or, sql, type SQL } from 'drizzle-orm'
 import { BatchWriter } from '../db/batch-writer.js'
 import type { Database } from '../db/client.js'
-import { roomEvents, roomParticipants, rooms, type RoomEventType, type StoredPlayback } from '../db/schema.js'
+import { roomEvents, roomParticipants, rooms, roomStream, type RoomEventType, type StoredPlayback } from '../db/schema.js'
 import { AppError, ServiceUnavailableError } from '../errors.js'
+import type {
+  HostChange, PageCursor, ParticipantRecord, RoomRecord, RoomStore, RoomWithParticipants, StoredStreamEvent, StreamAppend
+} from './room-store.js'
 
-export interface RoomRecord {
-  id: string
-  name: string
-  hostId: string
-  isActive: boolean
-  createdAt: Date
-  closedAt: Date | null
-  emptySince: Date | null
-  currentVideo: StoredPlayback | null
-}
-
-export interface ParticipantRecord {
-  userId: string
-  joinedAt: Date
-}
-
-export interface RoomWithParticipants extends RoomRecord {
-  /** In join order. */
-  participants: ParticipantRecord[]
-}
-
-export interface PageCursor {
-  createdAt: Date
-  id: string
-}
-
-export type HostChangeReason = 'transfer' | 'host_left' | 'host_disconnected'
-
-export interface HostChange {
-  from: string
-  to: string
-  reason: HostChangeReason
-}
+export type { HostChange, HostChangeReason, PageCursor, ParticipantRecord, RoomRecord, RoomWithParticipants } from './room-store.js'
 
 /** Thrown inside a transaction when a compare-and-set finds the host already changed. */
 export class HostConflictError extends AppError {
@@ -53,6 +20,12 @@ export class HostConflictError extends AppError {
     super('NOT_HOST', `the host of room ${roomId} changed meanwhile`)
   }
 }
+
+/** Thrown inside a transaction to roll it back when the participant it removes was not there. */
+class NothingRemoved extends Error {}
+
+/** The seq of a room's last stream event, as a column of a rooms query. */
+const lastSeqColumn = sql<number>`coalesce((select max(s.seq) from room_stream s where s.room_id = ${rooms.id}), 0)`.mapWith(Number)
 
 const roomColumns = {
   id: rooms.id,
@@ -62,7 +35,9 @@ const roomColumns = {
   createdAt: rooms.createdAt,
   closedAt: rooms.closedAt,
   emptySince: rooms.emptySince,
-  currentVideo: rooms.currentVideo
+  currentVideo: rooms.currentVideo,
+  epoch: rooms.epoch,
+  lastSeq: lastSeqColumn
 }
 
 /** A rooms row as a raw statement returns it (snake_case; timestamps already parsed by the driver). */
@@ -75,9 +50,10 @@ interface RawRoomRow extends Record<string, unknown> {
   closed_at: Date | string | null
   empty_since: Date | string | null
   current_video: StoredPlayback | null
+  epoch: string
 }
 
-const RAW_ROOM_COLUMNS = sql.raw('id, name, host_id, is_active, created_at, closed_at, empty_since, current_video')
+const RAW_ROOM_COLUMNS = sql.raw('id, name, host_id, is_active, created_at, closed_at, empty_since, current_video, epoch')
 
 function toDate (value: Date | string): Date {
   return value instanceof Date ? value : new Date(value)
@@ -86,6 +62,11 @@ function toDate (value: Date | string): Date {
 /** A Date as a statement parameter of type timestamptz (ISO text, so pg and PGlite send the same). */
 function timestamptz (date: Date): SQL {
   return sql`${date.toISOString()}::timestamptz`
+}
+
+/** An object as a statement parameter of type jsonb. */
+function jsonb (value: unknown): SQL {
+  return sql`${JSON.stringify(value)}::jsonb`
 }
 
 /** The rows of a raw statement's result: node-postgres and PGlite both answer `{ rows }`. */
@@ -102,21 +83,24 @@ function fromRawRoom (row: RawRoomRow): RoomRecord {
     createdAt: toDate(row.created_at),
     closedAt: row.closed_at === null ? null : toDate(row.closed_at),
     emptySince: row.empty_since === null ? null : toDate(row.empty_since),
-    currentVideo: row.current_video
+    currentVideo: row.current_video,
+    epoch: row.epoch,
+    lastSeq: 0
   }
 }
 
 type Tx = Parameters<Parameters<Database['transaction']>[0]>[0]
+type Runner = Database | Tx
 
-export class RoomRepository {
-  private readonly joins = new BatchWriter<ParticipantRecord & { roomId: string }>(async (joins) => { await this.writeJoins(joins) })
+interface JoinWrite extends ParticipantRecord { roomId: string, event: StreamAppend }
+interface ChatWrite { roomId: string, event: StreamAppend }
+
+export class RoomRepository implements RoomStore {
+  private readonly joins = new BatchWriter<JoinWrite, boolean>(async (joins) => await this.writeJoins(joins))
+  private readonly chats = new BatchWriter<ChatWrite, boolean>(async (chats) => await this.writeChats(chats))
 
   constructor (private readonly db: Database) {}
 
-  /**
-   * Creates an active room. With `firstParticipant` the creator is in it at once (WebSocket create_room);
-   * without, it is empty from `emptySince` (the service's clock) and its TTL runs from then.
-   */
   async createRoom (input: { name: string, hostId: string, firstParticipant?: ParticipantRecord, emptySince?: Date }): Promise<RoomRecord> {
     // One statement (its CTEs commit together): one round trip instead of a five-statement transaction.
     const first = input.firstParticipant
@@ -161,94 +145,108 @@ export class RoomRepository {
     })
   }
 
-  /** Open rooms, newest first, strictly after `after` in that order. */
-  async listActiveRooms (limit: number, after?: PageCursor): Promise<RoomRecord[]> {
+  async listActiveRooms (limit: number, after?: PageCursor): Promise<RoomWithParticipants[]> {
     return await this.guard(async () => {
       const position = after === undefined
         ? undefined
         : or(lt(rooms.createdAt, after.createdAt), and(eq(rooms.createdAt, after.createdAt), lt(rooms.id, after.id)))
-      return await this.db.select(roomColumns).from(rooms)
+      const page = await this.db.select(roomColumns).from(rooms)
         .where(and(eq(rooms.isActive, true), position))
         .orderBy(desc(rooms.createdAt), desc(rooms.id))
         .limit(limit)
+      return await this.withParticipants(page)
     })
   }
 
-  /** Every open room with its participants: what a starting process reads back. */
   async loadActiveRooms (): Promise<RoomWithParticipants[]> {
     return await this.guard(async () => {
       const active = await this.db.select(roomColumns).from(rooms).where(eq(rooms.isActive, true)).orderBy(asc(rooms.createdAt))
-      if (active.length === 0) return []
-      const members = await this.db.select({ roomId: roomParticipants.roomId, userId: roomParticipants.userId, joinedAt: roomParticipants.joinedAt })
-        .from(roomParticipants)
-        .where(inArray(roomParticipants.roomId, active.map((r) => r.id)))
-        .orderBy(asc(roomParticipants.joinedAt), asc(roomParticipants.seq))
-      const byRoom = new Map<string, ParticipantRecord[]>(active.map((r) => [r.id, []]))
-      for (const m of members) byRoom.get(m.roomId)?.push({ userId: m.userId, joinedAt: m.joinedAt })
-      return active.map((r) => ({ ...r, participants: byRoom.get(r.id) ?? [] }))
+      return await this.withParticipants(active)
     })
   }
 
-  /**
-   * Adds a participant (idempotent). Joins that arrive while others are being written are written together
-   * in one statement (group commit): a join storm costs the database one commit per batch, not per join.
-   */
-  async addParticipant (roomId: string, participant: ParticipantRecord): Promise<void> {
-    await this.joins.submit({ roomId, ...participant })
+  async addParticipant (roomId: string, participant: ParticipantRecord, event: StreamAppend): Promise<boolean> {
+    return await this.joins.submit({ roomId, ...participant, event })
   }
 
-  /** One statement for many joins: their participant rows, the rooms' empty marks and the audit rows commit together. */
-  private async writeJoins (joins: Array<ParticipantRecord & { roomId: string }>): Promise<void> {
+  /**
+   * One statement for many joins (group commit: a join storm costs the database one commit per batch): the
+   * participant rows, the rooms' empty marks, the participant_joined stream rows and the audit rows commit
+   * together. Joins into a room that is no longer active write nothing and answer false.
+   */
+  private async writeJoins (joins: JoinWrite[]): Promise<boolean[]> {
     const rows = sql.join(joins.map((j, i) =>
-      sql`(${i}::int, ${j.roomId}::uuid, ${j.userId}::text, ${timestamptz(j.joinedAt)})`), sql`, `)
-    await this.guard(async () => {
-      await this.db.execute(sql`
-        with input (ord, room_id, user_id, joined_at) as (values ${rows}),
-        added as (
+      sql`(${i}::int, ${j.roomId}::uuid, ${j.userId}::text, ${timestamptz(j.joinedAt)}, ${j.event.seq}::bigint, ${jsonb(j.event.data)})`), sql`, `)
+    return await this.guard(async () => {
+      const result = await this.db.execute(sql`
+        with input (ord, room_id, user_id, joined_at, seq, data) as (values ${rows}),
+        active as (
+          select input.* from input join rooms on rooms.id = input.room_id and rooms.is_active
+        ), added as (
           insert into room_participants (room_id, user_id, joined_at)
-          select room_id, user_id, joined_at from input order by ord
+          select room_id, user_id, joined_at from active order by ord
           on conflict do nothing
         ), occupied as (
-          update rooms set empty_since = null where id in (select room_id from input)
+          update rooms set empty_since = null where id in (select room_id from active)
+        ), streamed as (
+          insert into room_stream (room_id, seq, type, data, actor_id)
+          select room_id, seq, 'participant_joined', data, user_id from active order by ord
+        ), audit as (
+          insert into room_events (room_id, type, actor_id) select room_id, 'joined', user_id from active order by ord
         )
-        insert into room_events (room_id, type, actor_id) select room_id, 'joined', user_id from input order by ord`)
+        select ord from active`)
+      const written = new Set(rowsOf<{ ord: number }>(result).map((r) => Number(r.ord)))
+      return joins.map((_j, i) => written.has(i))
     })
   }
 
-  /**
-   * Removes a participant; with `hostChange` the host moves in the same transaction (compare-and-set);
-   * with `emptySince` the room is marked empty from that moment (its TTL starts).
-   */
-  async removeParticipant (roomId: string, userId: string, options: { reason: 'left' | 'disconnected', hostChange?: HostChange, emptySince?: Date }): Promise<void> {
-    const { hostChange, emptySince } = options
+  async removeParticipant (roomId: string, userId: string, change: { reason: 'left' | 'disconnected', hostChange?: HostChange, emptySince?: Date }, events: StreamAppend[]): Promise<boolean> {
+    const { hostChange, emptySince } = change
     if (hostChange !== undefined) {
       // The compare-and-set may find another host and must then undo the removal: a transaction.
-      await this.guard(async () => await this.db.transaction(async (tx) => {
-        await tx.delete(roomParticipants).where(and(eq(roomParticipants.roomId, roomId), eq(roomParticipants.userId, userId)))
-        await this.audit(tx, roomId, 'left', userId, { reason: options.reason })
-        await this.casHost(tx, roomId, hostChange, userId)
-        if (emptySince !== undefined) await tx.update(rooms).set({ emptySince }).where(eq(rooms.id, roomId))
-      }))
-      return
+      try {
+        await this.guard(async () => await this.db.transaction(async (tx) => {
+          const removed = await tx.delete(roomParticipants)
+            .where(and(eq(roomParticipants.roomId, roomId), eq(roomParticipants.userId, userId)))
+            .returning({ userId: roomParticipants.userId })
+          if (removed.length === 0) throw new NothingRemoved()
+          await this.audit(tx, roomId, 'left', userId, { reason: change.reason })
+          await this.casHost(tx, roomId, hostChange, userId)
+          if (emptySince !== undefined) await tx.update(rooms).set({ emptySince }).where(eq(rooms.id, roomId))
+          await this.appendStream(tx, roomId, events)
+        }))
+        return true
+      } catch (err) {
+        if (err instanceof ServiceUnavailableError && err.cause instanceof NothingRemoved) return false
+        throw err
+      }
     }
-    // Otherwise one statement: the writes commit together, in one round trip.
+    // Otherwise one statement: the writes commit together, in one round trip, and only if a row was removed.
     const markEmpty = emptySince === undefined
       ? sql``
-      : sql`, emptied as (update rooms set empty_since = ${timestamptz(emptySince)} where id = ${roomId}::uuid)`
-    await this.guard(async () => {
-      await this.db.execute(sql`
+      : sql`, emptied as (update rooms set empty_since = ${timestamptz(emptySince)} where id = ${roomId}::uuid and exists (select 1 from removed))`
+    return await this.guard(async () => {
+      const result = await this.db.execute(sql`
         with removed as (
-          delete from room_participants where room_id = ${roomId}::uuid and user_id = ${userId}
-        )${markEmpty}
+          delete from room_participants where room_id = ${roomId}::uuid and user_id = ${userId} returning user_id
+        )${markEmpty}, streamed as (
+          insert into room_stream (room_id, seq, type, data, actor_id)
+          select ${roomId}::uuid, e.seq, e.type, e.data, ${userId}::text
+          from (values ${this.streamValues(events)}) as e(seq, type, data) where exists (select 1 from removed)
+        )
         insert into room_events (room_id, type, actor_id, data)
-        values (${roomId}::uuid, 'left', ${userId}, jsonb_build_object('reason', ${options.reason}::text))`)
+        select ${roomId}::uuid, 'left', ${userId}, jsonb_build_object('reason', ${change.reason}::text) where exists (select 1 from removed)
+        returning id`)
+      return rowsOf(result).length > 0
     })
   }
 
-  /** Compare-and-set of the host; false (nothing changed) when the host is no longer `change.from`. */
-  async transferHost (roomId: string, change: HostChange, actorId: string): Promise<boolean> {
+  async transferHost (roomId: string, change: HostChange, actorId: string, event: StreamAppend): Promise<boolean> {
     try {
-      await this.guard(async () => await this.db.transaction(async (tx) => { await this.casHost(tx, roomId, change, actorId) }))
+      await this.guard(async () => await this.db.transaction(async (tx) => {
+        await this.casHost(tx, roomId, change, actorId)
+        await this.appendStream(tx, roomId, [event])
+      }))
       return true
     } catch (err) {
       if (err instanceof HostConflictError) return false
@@ -256,18 +254,41 @@ export class RoomRepository {
     }
   }
 
-  /** Closes an active room and empties it, keeping its last playback state; false when it was not active. */
-  async closeRoom (roomId: string, reason: string, actorId: string | null, playback?: StoredPlayback | null): Promise<boolean> {
+  async closeRoom (roomId: string, reason: string, actorId: string | null, playback: StoredPlayback | null, event: StreamAppend): Promise<boolean> {
     return await this.guard(async () => await this.db.transaction(async (tx) => {
       const closed = await tx.update(rooms)
-        .set({ isActive: false, closedAt: sql`now()`, closeReason: reason, emptySince: null, ...(playback == null ? {} : { currentVideo: playback }) })
+        .set({ isActive: false, closedAt: sql`now()`, closeReason: reason, emptySince: null, ...(playback === null ? {} : { currentVideo: playback }) })
         .where(and(eq(rooms.id, roomId), eq(rooms.isActive, true)))
         .returning({ id: rooms.id })
       if (closed.length === 0) return false
       await tx.delete(roomParticipants).where(eq(roomParticipants.roomId, roomId))
       await this.audit(tx, roomId, 'closed', actorId, { reason })
+      await this.appendStream(tx, roomId, [event])
       return true
     }))
+  }
+
+  async appendChat (roomId: string, event: StreamAppend): Promise<boolean> {
+    return await this.chats.submit({ roomId, event })
+  }
+
+  /** One statement for many chat lines (group commit), each only into a room that is still active. */
+  private async writeChats (chats: ChatWrite[]): Promise<boolean[]> {
+    const rows = sql.join(chats.map((c, i) =>
+      sql`(${i}::int, ${c.roomId}::uuid, ${c.event.seq}::bigint, ${c.event.type}::text, ${jsonb(c.event.data)}, ${c.event.actorId ?? null}::text, ${c.event.requestId ?? null}::text)`), sql`, `)
+    return await this.guard(async () => {
+      const result = await this.db.execute(sql`
+        with input (ord, room_id, seq, type, data, actor_id, request_id) as (values ${rows}),
+        active as (
+          select input.* from input join rooms on rooms.id = input.room_id and rooms.is_active
+        ), streamed as (
+          insert into room_stream (room_id, seq, type, data, actor_id, request_id)
+          select room_id, seq, type, data, actor_id, request_id from active order by ord
+        )
+        select ord from active`)
+      const written = new Set(rowsOf<{ ord: number }>(result).map((r) => Number(r.ord)))
+      return chats.map((_c, i) => written.has(i))
+    })
   }
 
   async savePlayback (roomId: string, playback: StoredPlayback): Promise<void> {
@@ -276,11 +297,60 @@ export class RoomRepository {
     })
   }
 
+  async readStream (roomId: string, afterSeq: number, limit: number): Promise<StoredStreamEvent[]> {
+    return await this.guard(async () => await this.db.select(streamColumns).from(roomStream)
+      .where(and(eq(roomStream.roomId, roomId), sql`${roomStream.seq} > ${afterSeq}`))
+      .orderBy(asc(roomStream.seq)).limit(limit))
+  }
+
+  async readChatHistory (roomId: string, limit: number): Promise<StoredStreamEvent[]> {
+    const newestFirst = await this.guard(async () => await this.db.select(streamColumns).from(roomStream)
+      .where(and(eq(roomStream.roomId, roomId), eq(roomStream.type, 'chat')))
+      .orderBy(desc(roomStream.seq)).limit(limit))
+    return newestFirst.reverse()
+  }
+
+  async pruneStream (roomId: string, lastSeq: number, keepEvents: number, keepChats: number): Promise<void> {
+    await this.guard(async () => {
+      await this.db.execute(sql`
+        delete from room_stream where room_id = ${roomId}::uuid and seq <= ${lastSeq - keepEvents}
+        and not (type = 'chat' and seq >= coalesce((
+          select seq from room_stream where room_id = ${roomId}::uuid and type = 'chat' order by seq desc offset ${Math.max(0, keepChats - 1)} limit 1
+        ), 0))`)
+    })
+  }
+
+  async dropStream (roomId: string): Promise<void> {
+    await this.guard(async () => { await this.db.delete(roomStream).where(eq(roomStream.roomId, roomId)) })
+  }
+
   /** The audit trail of one room, oldest first. */
   async listEvents (roomId: string): Promise<Array<{ type: RoomEventType, actorId: string | null, data: Record<string, unknown>, createdAt: Date }>> {
     return await this.guard(async () => await this.db
       .select({ type: roomEvents.type, actorId: roomEvents.actorId, data: roomEvents.data, createdAt: roomEvents.createdAt })
       .from(roomEvents).where(eq(roomEvents.roomId, roomId)).orderBy(asc(roomEvents.id)))
+  }
+
+  private async withParticipants<T extends RoomRecord> (page: T[]): Promise<Array<T & { participants: ParticipantRecord[] }>> {
+    if (page.length === 0) return []
+    const members = await this.db.select({ roomId: roomParticipants.roomId, userId: roomParticipants.userId, joinedAt: roomParticipants.joinedAt })
+      .from(roomParticipants)
+      .where(inArray(roomParticipants.roomId, page.map((r) => r.id)))
+      .orderBy(asc(roomParticipants.joinedAt), asc(roomParticipants.seq))
+    const byRoom = new Map<string, ParticipantRecord[]>(page.map((r) => [r.id, []]))
+    for (const m of members) byRoom.get(m.roomId)?.push({ userId: m.userId, joinedAt: m.joinedAt })
+    return page.map((r) => ({ ...r, participants: byRoom.get(r.id) ?? [] }))
+  }
+
+  private streamValues (events: StreamAppend[]): SQL {
+    return sql.join(events.map((e) => sql`(${e.seq}::bigint, ${e.type}::text, ${jsonb(e.data)})`), sql`, `)
+  }
+
+  private async appendStream (runner: Runner, roomId: string, events: StreamAppend[]): Promise<void> {
+    if (events.length === 0) return
+    await runner.insert(roomStream).values(events.map((e) => ({
+      roomId, seq: e.seq, type: e.type, data: e.data, actorId: e.actorId ?? null, requestId: e.requestId ?? null
+    })))
   }
 
   private async casHost (tx: Tx, roomId: string, change: HostChange, actorId: string): Promise<void> {
@@ -304,4 +374,13 @@ export class RoomRepository {
       throw new ServiceUnavailableError(err)
     }
   }
+}
+
+const streamColumns = {
+  seq: roomStream.seq,
+  type: roomStream.type,
+  data: roomStream.data,
+  actorId: roomStream.actorId,
+  requestId: roomStream.requestId,
+  createdAt: roomStream.createdAt
 }

@@ -23,3 +23,11 @@ export function videoUrlProblem (url: string, allowedSchemes: readonly string[])
   if ((scheme === 'http' || scheme === 'https') && parsed.hostname === '') return 'videoUrl must name a host'
   return undefined
 }
+
+/**
+ * A stored playback state as it may be handed out: one whose URL the scheme rule refuses (stored before the
+ * rule existed, or before ALLOWED_VIDEO_SCHEMES was narrowed) is treated as no playback at all.
+ */
+export function allowedPlayback<P extends { videoUrl: string }> (playback: P | null, allowedSchemes: readonly string[]): P | null {
+  return playback !== null && videoUrlProblem(playback.videoUrl, allowedSchemes) === undefined ? playback : null
+}

@@ -1,7 +1,11 @@
 /**
  * A real `ws` client for protocol tests: connects, records every event, and lets a test await the reply to
  * a request or the next event matching a predicate, without sleeping.
+ *
+ * Every frame it receives is checked against the protocol package's event schemas and position rule
+ * (serverEventProblem): a frame that breaks the contract fails the test file at once, whatever the test.
  */
+import { serverEventProblem } from '@watch-party/protocol'
 import WebSocket from 'ws'
 
 export interface ReceivedEvent {
@@ -54,6 +58,8 @@ export class TestClient {
     })
     socket.on('message', (raw) => {
       const event = JSON.parse(raw.toString()) as ReceivedEvent
+      const problem = serverEventProblem(event)
+      if (problem !== undefined) throw new Error(`${name} received a frame that breaks the protocol: ${problem}: ${raw.toString().slice(0, 500)}`)
       this.events.push(event)
       for (const w of [...this.waiters]) {
         if (w.match(event)) {

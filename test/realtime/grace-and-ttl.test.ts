@@ -8,7 +8,7 @@ const GRACE = 10_000
 const TTL = 300_000
 const database = await createTestDatabase(t)
 const clock = new FakeClock()
-const { wsUrl, app, rooms } = await createTestApp(t, {
+const { wsUrl, app, rooms, reads } = await createTestApp(t, {
   listen: true,
   database,
   env: { DISCONNECT_GRACE_MS: String(GRACE), EMPTY_ROOM_TTL_MS: String(TTL) },
@@ -68,7 +68,7 @@ t.test('a host who does not come back is replaced by the longest-present partici
   const { roomId, host, viewers } = await party(t, 'gone-h', 'gone-a', 'gone-b')
   const [a, b] = viewers as [TestClient, TestClient]
   await drop(host)
-  const during = await rooms.getRoom(roomId)
+  const during = await reads.getRoom(roomId)
   t.same(during.participants, ['gone-h', 'gone-a', 'gone-b'], 'still a participant within the grace')
   t.equal(during.hostId, 'gone-h')
   clock.advance(GRACE)
@@ -76,7 +76,7 @@ t.test('a host who does not come back is replaced by the longest-present partici
     t.same((await client.nextOfType('participant_left')).data, { roomId, userId: 'gone-h' })
     t.same((await client.nextOfType('host_changed')).data, { roomId, hostId: 'gone-a', previousHostId: 'gone-h', reason: 'host_disconnected' })
   }
-  const after = await rooms.getRoom(roomId)
+  const after = await reads.getRoom(roomId)
   t.same(after.participants, ['gone-a', 'gone-b'])
   const late = await connect(t, 'gone-h')
   const rejoined = await late.expect('join_room', { roomId }, 'room_joined')
@@ -103,7 +103,7 @@ t.test('two tabs: closing one is not a disconnect', async (t) => {
   await rooms.idle()
   await host.barrier()
   t.equal(host.received('participant_left').length, 0)
-  t.same((await rooms.getRoom(roomId)).participants, ['tab-h', 'tab-v'])
+  t.same((await reads.getRoom(roomId)).participants, ['tab-h', 'tab-v'])
   await drop(tab2)
   clock.advance(GRACE)
   t.same((await host.nextOfType('participant_left')).data, { roomId, userId: 'tab-v' })
@@ -115,16 +115,16 @@ t.test('an empty room closes EMPTY_ROOM_TTL_MS after it became empty', async (t)
   await host.expect('leave_room', { roomId }, 'room_left')
   clock.advance(TTL - 1)
   await rooms.idle()
-  t.equal((await rooms.getRoom(roomId)).isActive, true, 'still open just before the TTL')
+  t.equal((await reads.getRoom(roomId)).isActive, true, 'still open just before the TTL')
   const rejoin = await connect(t, 'ttl-v')
   await rejoin.expect('join_room', { roomId }, 'room_joined')
   clock.advance(TTL * 2)
   await rooms.idle()
-  t.equal((await rooms.getRoom(roomId)).isActive, true, 'a join cancels the close')
+  t.equal((await reads.getRoom(roomId)).isActive, true, 'a join cancels the close')
   await rejoin.expect('leave_room', { roomId }, 'room_left')
   clock.advance(TTL)
   await rooms.idle()
-  const closed = await rooms.getRoom(roomId)
+  const closed = await reads.getRoom(roomId)
   t.equal(closed.isActive, false, 'closed once empty for the TTL')
   t.equal(closed.currentVideo, null)
   t.equal(rooms.openRoomCount, (await app.inject({ method: 'GET', url: '/rooms?limit=100', headers: { 'x-user-id': 'x' } })).json().rooms.length, 'memory freed: only open rooms are held')
@@ -136,10 +136,10 @@ t.test('a room nobody joins closes EMPTY_ROOM_TTL_MS after its creation', async 
   const roomId = created.json().id as string
   clock.advance(TTL - 1)
   await rooms.idle()
-  t.equal((await rooms.getRoom(roomId)).isActive, true)
+  t.equal((await reads.getRoom(roomId)).isActive, true)
   clock.advance(1)
   await rooms.idle()
-  t.equal((await rooms.getRoom(roomId)).isActive, false)
+  t.equal((await reads.getRoom(roomId)).isActive, false)
 })
 
 t.test('a user in the grace leaving makes the room empty and starts the TTL', async (t) => {
@@ -147,11 +147,11 @@ t.test('a user in the grace leaving makes the room empty and starts the TTL', as
   await drop(host)
   clock.advance(GRACE)
   await rooms.idle()
-  t.same((await rooms.getRoom(roomId)).participants, [])
-  t.equal((await rooms.getRoom(roomId)).hostId, 'solo-h', 'with nobody left the host stays as is')
+  t.same((await reads.getRoom(roomId)).participants, [])
+  t.equal((await reads.getRoom(roomId)).hostId, 'solo-h', 'with nobody left the host stays as is')
   clock.advance(TTL)
   await rooms.idle()
-  t.equal((await rooms.getRoom(roomId)).isActive, false)
+  t.equal((await reads.getRoom(roomId)).isActive, false)
 })
 
 t.test('rooms, hosts and participants are read back by a new process', async (t) => {
@@ -168,7 +168,7 @@ t.test('rooms, hosts and participants are read back by a new process', async (t)
     env: { DISCONNECT_GRACE_MS: String(GRACE), EMPTY_ROOM_TTL_MS: String(TTL) },
     deps: { clock: restartClock }
   })
-  const room = await second.rooms.getRoom(roomId)
+  const room = await second.reads.getRoom(roomId)
   t.equal(room.hostId, 'rs-b', 'host read back')
   t.same(room.participants, ['rs-h', 'rs-b'], 'participants read back in join order')
   t.match(room.currentVideo, { videoUrl: 'https://example.com/r.mp4', currentTime: 5, isPlaying: true }, 'playback flushed on close and read back')

@@ -2,7 +2,7 @@ import t from 'tap'
 import { createTestApp } from '../helpers/app.js'
 import { startParty, TestClient, type Party, type Teardown } from '../helpers/ws-client.js'
 
-const { wsUrl, app, rooms, database } = await createTestApp(t, { listen: true, env: { MAX_ROOM_PARTICIPANTS: '3' } })
+const { wsUrl, app, rooms, reads, database } = await createTestApp(t, { listen: true, env: { MAX_ROOM_PARTICIPANTS: '3' } })
 
 const connect = async (tt: Teardown, userId: string): Promise<TestClient> =>
   await TestClient.connect(wsUrl, { userId }, tt)
@@ -87,7 +87,7 @@ t.test('host_sync reaches every other connection; viewers cannot sync', async (t
   t.equal(refused.data.code, 'NOT_HOST')
   const outsider = await connect(t, 'sync-outsider')
   t.equal((await outsider.request('host_sync', { roomId, videoUrl: 'https://evil.example/x.mp4', currentTime: 0, isPlaying: false })).data.code, 'NOT_IN_ROOM')
-  const room = await rooms.getRoom(roomId)
+  const room = await reads.getRoom(roomId)
   t.equal(room.currentVideo?.videoUrl, 'https://example.com/movie.mp4', 'refused syncs changed nothing')
 })
 
@@ -107,7 +107,7 @@ t.test('host_sync validation', async (t) => {
   for (const data of bad) t.equal((await host.request('host_sync', data)).data.code, 'VALIDATION_FAILED', JSON.stringify(data).slice(0, 80))
   host.sendRaw(`{"type":"host_sync","id":"inf","data":{"roomId":"${roomId}","videoUrl":"u","currentTime":1e400,"isPlaying":true}}`)
   t.equal((await host.next((e) => e.replyTo === 'inf')).data.code, 'VALIDATION_FAILED', 'a non-finite currentTime is refused')
-  t.equal((await rooms.getRoom(roomId)).currentVideo, null)
+  t.equal((await reads.getRoom(roomId)).currentVideo, null)
 })
 
 t.test('transfer_host hands control to a participant', async (t) => {
@@ -158,7 +158,7 @@ t.test('leave_room: the user leaves, the others hear it, the longest-present tak
   t.equal((await host.request('chat', { roomId, message: 'still here?' })).data.code, 'NOT_IN_ROOM')
   await host.barrier()
   t.equal(host.received('participant_left').length, 0, 'the leaver gets room_left only')
-  const room = await rooms.getRoom(roomId)
+  const room = await reads.getRoom(roomId)
   t.same(room.participants, ['lv-a', 'lv-b'])
   t.equal(room.hostId, 'lv-a')
 })
@@ -217,7 +217,7 @@ t.test('a failed write-through answers SERVICE_UNAVAILABLE and changes nothing',
   t.equal(created.data.code, 'SERVICE_UNAVAILABLE')
   const leave = await host.request('leave_room', { roomId })
   t.equal(leave.data.code, 'SERVICE_UNAVAILABLE')
-  const room = await own.rooms.getRoom(roomId)
+  const room = await own.reads.getRoom(roomId)
   t.same(room.participants, ['wt-h'], 'memory unchanged')
   t.equal(room.hostId, 'wt-h')
   t.equal((await host.request('host_sync', { roomId, videoUrl: 'u', currentTime: 2, isPlaying: true })).type, 'ack', 'live sync keeps flowing from memory')

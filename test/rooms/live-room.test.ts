@@ -11,6 +11,8 @@ const record = (participants: string[]) => ({
   closedAt: null,
   emptySince: null,
   currentVideo: null,
+  epoch: 'e1',
+  lastSeq: 0,
   participants: participants.map((userId, i) => ({ userId, joinedAt: new Date(i * 1000) }))
 })
 
