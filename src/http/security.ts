@@ -68,35 +68,15 @@ export function isOriginAllowed (allowedOrigins: readonly string[] | undefined, 
   return allowedOrigins.includes(origin)
 }
 
-/** The query parameter that carries a token (browsers' WebSockets); its value never reaches the log. */
-const CREDENTIAL_PARAMS = /([?&]token=)[^&#]*/gi
-
-export function redactCredentials (url: string): string {
-  return url.replace(CREDENTIAL_PARAMS, '$1[redacted]')
-}
-
-/** Fastify's default `req` log serializer, with credentials in the query string redacted. */
-export function requestLogSerializer (request: FastifyRequest): Record<string, unknown> {
-  return {
-    method: request.method,
-    url: redactCredentials(request.url),
-    host: request.host,
-    remoteAddress: request.ip,
-    remotePort: request.socket?.remotePort
-  }
-}
-
 export async function registerSecurity (app: FastifyInstance, options: SecurityOptions): Promise<void> {
   const { config, identify } = options
-    // No Access-Control-Allow-Credentials: credentials travel in headers the page sets itself (Authorization),
-    // never in cookies, so a page needs no `credentials: 'include'`; and with `*` browsers would refuse it.
-    credentials: false,
   const docsPrefix = options.docsPrefix ?? '/docs'
 
-  // Routes of the docs page get the looser policy. This hook runs before helmet's own onRoute hook,
-  // which turns the route's `helmet` option into its configuration.
+  // Routes of the docs page get the looser policy, unless they bring a policy of their own (the pages this
+  // server renders itself need no script at all). This hook runs before helmet's own onRoute hook, which
+  // turns the route's `helmet` option into its configuration.
   app.addHook('onRoute', (route) => {
-    if (route.url === docsPrefix || route.url.startsWith(`${docsPrefix}/`)) {
+    if (route.helmet === undefined && (route.url === docsPrefix || route.url.startsWith(`${docsPrefix}/`))) {
       route.helmet = { contentSecurityPolicy: DOCS_CSP }
     }
   })
@@ -108,6 +88,9 @@ export async function registerSecurity (app: FastifyInstance, options: SecurityO
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
     allowedHeaders: config.corsAllowedHeaders,
     exposedHeaders: EXPOSED_HEADERS,
+    // No Access-Control-Allow-Credentials: credentials travel in headers the page sets itself (Authorization),
+    // never in cookies, so a page needs no `credentials: 'include'`; and with `*` browsers would refuse it.
+    credentials: false,
     maxAge: 600,
     // An OPTIONS without Origin gets an empty 204 rather than a text/plain 400: every error stays an ErrorResponse.
     strictPreflight: false

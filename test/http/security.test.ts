@@ -1,5 +1,5 @@
 import t from 'tap'
-import { redactCredentials, requestLogSerializer } from '../../src/http/security.js'
+import { redactCredentials, requestLogSerializer } from '../../src/http/request-log.js'
 import { createTestApp } from '../helpers/app.js'
 import { assertError, bearer, SECRET, signHs256 } from '../helpers/tokens.js'
 
