@@ -3,7 +3,7 @@ import eslint from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'coverage/', '.tap/', 'scratch/', 'migrations/'] },
+  { ignores: ['node_modules/', 'data/', 'coverage/', '.tap/', 'scratch/', 'migrations/', 'packages/*/dist/', 'packages/*/docs/'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {

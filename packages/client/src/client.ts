@@ -79,6 +79,8 @@ export interface ClientEvents {
   /** An error no request is waiting for: an unsolicited `error` frame, a failed token refresh, a room that could not be rejoined. */
   error: Error
   warning: EventDataOf<'warning'>
+  /** The server accepted a refreshed token (`auth`) on the open connection; `expiresAt` is its exp, epoch ms. */
+  token_refreshed: { expiresAt: number | undefined }
   /** A new clock estimate (after each round of pings). */
   clock: ClockEstimate
   /** Every frame from the server, after the client handled it. */
@@ -445,6 +447,7 @@ export class WatchPartyClient extends Emitter<ClientEvents> {
       if (socket !== this.socket) return
       this.token = fresh
       this.scheduleRefresh()
+      this.emit('token_refreshed', { expiresAt: tokenExpiresAt(fresh) })
     } catch (err) {
       if (err instanceof ConnectionLostError || err instanceof ClientClosedError || socket !== this.socket) return
       this.emit('error', err instanceof Error ? err : new Error(String(err)))
