@@ -390,12 +390,12 @@ export class RoomHost {
   }
 
   /**
-   * Runs `task` at once on a loaded, fresh room (state that is not stored: sync, reports); otherwise in the
-   * queue, which loads or refreshes the room first.
+   * Runs `task` at once on a loaded room (state that is not stored: sync, reports), even a stale one: during a
+   * database outage sync keeps flowing from memory. A room not loaded is loaded in the queue first.
    */
   private async now (roomId: string, actor: Actor, permission: Permission, task: (room: LiveRoom) => void): Promise<void> {
     const room = this.rooms.get(roomId)
-    if (room === undefined || room.stale) {
+    if (room === undefined) {
       await this.inRoom(roomId, actor, permission, task)
       return
     }

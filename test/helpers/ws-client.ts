@@ -12,6 +12,9 @@ export interface ReceivedEvent {
   type: string
   replyTo?: string
   channel?: string
+  /** Stream events of a room: their position (protocol 1.1). */
+  seq?: number
+  epoch?: string
   // Tests read nested fields of arbitrary events; the protocol's schemas, not this type, are what is checked.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   data: Record<string, any>

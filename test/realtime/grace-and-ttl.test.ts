@@ -61,7 +61,7 @@ t.test('a host who rejoins within the grace keeps the room and nobody hears a th
   await rooms.idle()
   await viewer.barrier()
   t.same(viewer.events.filter((e) => ['participant_left', 'participant_joined', 'host_changed'].includes(e.type)), [], 'nothing broadcast')
-  t.equal((await back.request('host_sync', { roomId, videoUrl: 'u', currentTime: 0, isPlaying: false })).type, 'ack', 'still in control')
+  t.equal((await back.request('host_sync', { roomId, videoUrl: 'https://example.com/movie.mp4', currentTime: 0, isPlaying: false })).type, 'ack', 'still in control')
 })
 
 t.test('a host who does not come back is replaced by the longest-present participant', async (t) => {

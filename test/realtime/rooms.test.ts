@@ -2,7 +2,7 @@ import t from 'tap'
 import { createTestApp } from '../helpers/app.js'
 import { startParty, TestClient, type Party, type Teardown } from '../helpers/ws-client.js'
 
-const { wsUrl, app, rooms, reads, database } = await createTestApp(t, { listen: true, env: { MAX_ROOM_PARTICIPANTS: '3' } })
+const { wsUrl, app, reads, database } = await createTestApp(t, { listen: true, env: { MAX_ROOM_PARTICIPANTS: '3' } })
 
 const connect = async (tt: Teardown, userId: string): Promise<TestClient> =>
   await TestClient.connect(wsUrl, { userId }, tt)
@@ -120,8 +120,8 @@ t.test('transfer_host hands control to a participant', async (t) => {
   t.equal(reply.type, 'host_changed')
   t.same(reply.data, { roomId, hostId: 'tr-a', previousHostId: 'tr-h', reason: 'transfer' })
   for (const client of [a, b]) t.same((await client.nextOfType('host_changed')).data, reply.data)
-  t.equal((await host.request('host_sync', { roomId, videoUrl: 'u', currentTime: 0, isPlaying: false })).data.code, 'NOT_HOST', 'the old host lost control')
-  t.equal((await a.request('host_sync', { roomId, videoUrl: 'u', currentTime: 0, isPlaying: false })).type, 'ack', 'the new host has it')
+  t.equal((await host.request('host_sync', { roomId, videoUrl: 'https://example.com/movie.mp4', currentTime: 0, isPlaying: false })).data.code, 'NOT_HOST', 'the old host lost control')
+  t.equal((await a.request('host_sync', { roomId, videoUrl: 'https://example.com/movie.mp4', currentTime: 0, isPlaying: false })).type, 'ack', 'the new host has it')
   const [row] = await database.handle.db.execute<{ host_id: string }>(`select host_id from rooms where id = '${roomId}'` as never).then((r) => (r as unknown as { rows: Array<{ host_id: string }> }).rows)
   t.equal(row?.host_id, 'tr-a', 'written to the database')
 })
@@ -209,7 +209,7 @@ t.test('a failed write-through answers SERVICE_UNAVAILABLE and changes nothing',
   const host = await TestClient.connect(own.wsUrl, { userId: 'wt-h' }, t)
   const viewer = await TestClient.connect(own.wsUrl, { userId: 'wt-v' }, t)
   const roomId = (await host.expect('create_room', { roomName: 'write-through' }, 'room_created')).data.room.id as string
-  await host.expect('host_sync', { roomId, videoUrl: 'u', currentTime: 1, isPlaying: false }, 'ack')
+  await host.expect('host_sync', { roomId, videoUrl: 'https://example.com/movie.mp4', currentTime: 1, isPlaying: false }, 'ack')
   await own.database.handle.close()
   const refused = await viewer.request('join_room', { roomId })
   t.equal(refused.data.code, 'SERVICE_UNAVAILABLE')
@@ -220,8 +220,8 @@ t.test('a failed write-through answers SERVICE_UNAVAILABLE and changes nothing',
   const room = await own.reads.getRoom(roomId)
   t.same(room.participants, ['wt-h'], 'memory unchanged')
   t.equal(room.hostId, 'wt-h')
-  t.equal((await host.request('host_sync', { roomId, videoUrl: 'u', currentTime: 2, isPlaying: true })).type, 'ack', 'live sync keeps flowing from memory')
-  t.equal((await host.request('chat', { roomId, message: 'still chatting' })).type, 'chat')
+  t.equal((await host.request('host_sync', { roomId, videoUrl: 'https://example.com/movie.mp4', currentTime: 2, isPlaying: true })).type, 'ack', 'live sync keeps flowing from memory')
+  t.equal((await host.request('chat', { roomId, message: 'not stored, not sent' })).data.code, 'SERVICE_UNAVAILABLE', 'chat is a stream event (1.1): stored before it is sent, or refused')
 })
 
 t.test('a room id in upper case names the same room and cannot shadow it', async (t) => {
@@ -233,7 +233,7 @@ t.test('a room id in upper case names the same room and cannot shadow it', async
   t.equal(joined.data.room.id, roomId, 'the canonical id comes back')
   t.same(joined.data.room.participants, ['case-h', 'case-v', 'case-mallory'], 'joined the live room, not a copy')
   t.equal(joined.data.role, 'viewer')
-  t.equal((await host.request('host_sync', { roomId, videoUrl: 'u', currentTime: 1, isPlaying: false })).type, 'ack', 'the host keeps control')
+  t.equal((await host.request('host_sync', { roomId, videoUrl: 'https://example.com/movie.mp4', currentTime: 1, isPlaying: false })).type, 'ack', 'the host keeps control')
   t.equal((await viewers[0]!.request('chat', { roomId: upper, message: 'still here' })).type, 'chat', 'members may use either spelling')
   t.equal((await outsider.nextOfType('sync')).channel, `room-${roomId}`)
 })
