@@ -380,6 +380,9 @@ export class RoomHost {
     await this.queue.run(roomId, async () => {
       let room = this.rooms.get(roomId) ?? await this.resolve(roomId, { closed: 'refuse' })
       if (room === undefined) throw new AppError('ROOM_CLOSED', `room ${roomId} is closed`)
+      // A stale room must be read again before anything is decided on it; after a long wait behind a write that
+      // failed, the database is most likely still away: refuse at once rather than wait for a read of our own.
+      if (room.stale) this.assertStoreWait(turn)
       await this.refresh(room)
       room = this.rooms.get(roomId)
       if (room === undefined) throw new AppError('ROOM_CLOSED', `room ${roomId} is closed`)
