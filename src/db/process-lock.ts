@@ -54,12 +54,13 @@ export class ProcessLockHeldError extends Error {
 /** How this process names itself to the database (pg_stat_activity.application_name, at most 63 bytes). */
 export const APPLICATION_NAME = `watch-party pid=${process.pid} host=${hostname()}`.slice(0, 63)
 
-interface Holder { backendPid: number, text: string }
+interface Holder { backendPid: number, backendStart: number | undefined, text: string }
 
 export class ProcessLock {
   private client: pg.Client | undefined
-  /** The database backend that held our lock; a session we lost may still hold it for a while. */
+  /** The database session that held our lock (pid and start); a session we lost may still hold it a while. */
   private backendPid = 0
+  private backendStart: number | undefined
   private checkTimer: NodeJS.Timeout | undefined
   private released = false
   private regaining = false
@@ -152,10 +153,14 @@ export class ProcessLock {
   }
 
   private async tryLock (client: pg.Client): Promise<boolean> {
-    const { rows: [row] } = await withTimeout(
-      client.query<{ ok: boolean, pid: number }>('select pg_try_advisory_lock($1) as ok, pg_backend_pid() as pid', [PROCESS_LOCK_KEY]),
-      DATABASE_TIMEOUTS.queryMs)
-    if (row?.ok === true) this.backendPid = row.pid
+    const { rows: [row] } = await withTimeout(client.query<{ ok: boolean, pid: number, since: Date | null }>(
+      `select pg_try_advisory_lock($1) as ok, pg_backend_pid() as pid,
+        (select backend_start from pg_stat_activity where pid = pg_backend_pid()) as since`, [PROCESS_LOCK_KEY]),
+    DATABASE_TIMEOUTS.queryMs)
+    if (row?.ok === true) {
+      this.backendPid = row.pid
+      this.backendStart = row.since === null ? undefined : new Date(row.since).getTime()
+    }
     return row?.ok === true
   }
 
@@ -172,7 +177,7 @@ export class ProcessLock {
     if (row.app !== null && row.app !== '') parts.push(`application_name "${row.app}"`)
     if (row.addr !== null) parts.push(`from ${row.addr}`)
     if (row.since !== null) parts.push(`connected since ${new Date(row.since).toISOString()}`)
-    return { backendPid: row.pid, text: parts.join(', ') }
+    return { backendPid: row.pid, backendStart: row.since === null ? undefined : new Date(row.since).getTime(), text: parts.join(', ') }
   }
 
   private hold (client: pg.Client): void {
@@ -201,7 +206,7 @@ export class ProcessLock {
   private async regain (): Promise<void> {
     if (this.regaining) return
     this.regaining = true
-    const previous = this.backendPid
+    const previous = { pid: this.backendPid, start: this.backendStart }
     try {
       while (!this.released) {
         await delay(this.timing.retryMs)
@@ -223,10 +228,10 @@ export class ProcessLock {
             return
           }
           const holder = await this.holder(client)
-          if (holder !== undefined && holder.backendPid === previous) {
+          if (holder !== undefined && holder.backendPid === previous.pid && holder.backendStart === previous.start) {
             // Our own old session, which the database has not noticed is gone (a partition): no other process
             // can hold the lock while it does. End it and try again.
-            await client.query('select pg_terminate_backend($1)', [previous]).catch(() => {})
+            await client.query('select pg_terminate_backend($1)', [previous.pid]).catch(() => {})
             await client.end().catch(() => {})
             continue
           }
