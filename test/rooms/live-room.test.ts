@@ -17,11 +17,11 @@ const record = (participants: string[]) => ({
 })
 
 t.test('extrapolate moves a playing video on at its rate and stamps now', async (t) => {
-  const playing = { videoUrl: 'u', currentTime: 10, isPlaying: true, playbackRate: 1.5, updatedAt: 1000 }
-  t.same(extrapolate('r', playing, 5000), { roomId: 'r', videoUrl: 'u', currentTime: 16, isPlaying: true, playbackRate: 1.5, updatedAt: 5000 })
+  const playing = { videoUrl: 'https://example.com/movie.mp4', currentTime: 10, isPlaying: true, playbackRate: 1.5, updatedAt: 1000 }
+  t.same(extrapolate('r', playing, 5000), { roomId: 'r', videoUrl: 'https://example.com/movie.mp4', currentTime: 16, isPlaying: true, playbackRate: 1.5, updatedAt: 5000 })
   t.same(extrapolate('r', playing, 500).currentTime, 10, 'a clock behind the stamp never moves time backwards')
   const paused = { ...playing, isPlaying: false }
-  t.same(extrapolate('r', paused, 9000), { roomId: 'r', videoUrl: 'u', currentTime: 10, isPlaying: false, playbackRate: 1.5, updatedAt: 1000 })
+  t.same(extrapolate('r', paused, 9000), { roomId: 'r', videoUrl: 'https://example.com/movie.mp4', currentTime: 10, isPlaying: false, playbackRate: 1.5, updatedAt: 1000 })
 })
 
 t.test('the successor is the longest-present participant, connected ones first', async (t) => {
