@@ -37,7 +37,7 @@ t.test('the policy table', async (t) => {
   t.equal(closePolicy(1012), 'restart')
   for (const code of [1006, 1013, 1000, 1001, 1011]) t.equal(closePolicy(code), 'backoff', `${code}: backoff`)
   t.equal(closePolicy(4401), 'token')
-  for (const code of [1003, 1009, 4429]) t.equal(closePolicy(code), 'ask', `${code}: the app decides`)
+  for (const code of [1003, 1009, 4429, 1002, 1007, 1008]) t.equal(closePolicy(code), 'ask', `${code}: the app decides`)
 })
 
 t.test('backoff delays: equal jitter between half the ceiling and the ceiling, the ceiling doubling to the cap', async (t) => {

@@ -16,13 +16,15 @@ export const CLOSE_CODES = {
 
 /** No close frame: the network dropped, the server was killed, or a heartbeat was missed. */
 export const ABNORMAL_CLOSURE = 1006
+/** Protocol errors the `ws` library closes with (1002 bad frame, 1007 invalid UTF-8, 1008 too many fragments): client bugs. */
+const PROTOCOL_ERRORS: ReadonlySet<number> = new Set([1002, 1007, 1008])
 
 /**
  * - `restart`: the server is restarting (1012): reconnect at once, after a random 0..restartJitterMs.
  * - `backoff`: reconnect after an exponentially growing delay with jitter (1006, 1013, and any code not listed).
  * - `token`: the token was refused or expired (4401): reconnect only once the token callback gives a new one.
- * - `ask`: a client bug (1003 binary frame, 1009 frame too big, 4429 flooding): reconnect only if the app's
- *   `reconnectOn` says so, then with backoff.
+ * - `ask`: a client bug (1003 binary frame, 1009 frame too big, 4429 flooding or too many connections, and the
+ *   protocol errors 1002, 1007, 1008): reconnect only if the app's `reconnectOn` says so, then with backoff.
  */
 export type ClosePolicy = 'restart' | 'backoff' | 'token' | 'ask'
 
@@ -33,7 +35,7 @@ export function closePolicy (code: number): ClosePolicy {
     case CLOSE_CODES.UNSUPPORTED_DATA:
     case CLOSE_CODES.MESSAGE_TOO_BIG:
     case CLOSE_CODES.FLOODING: return 'ask'
-    default: return 'backoff'
+    default: return PROTOCOL_ERRORS.has(code) ? 'ask' : 'backoff'
   }
 }
 
