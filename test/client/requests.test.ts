@@ -46,8 +46,13 @@ t.test('every request type resolves with its reply; state follows on both sides'
   t.ok(expected > 29.95 && expected < 35, `the viewer's expected position extrapolates the host's (${expected.toFixed(3)} s)`)
   t.equal(hosted.playback?.currentTime, 30, 'the host\'s room holds its own sync after the ack')
 
+  const status = new Promise<{ viewers: ReadonlyArray<{ userId: string, drift: number | null }> }>((resolve) => hosted.once('viewer_status', resolve))
   await viewed.report({ currentTime: 30.2, isPlaying: true })
   t.pass('playback_report → ack')
+  const rows = (await status).viewers
+  t.same(rows.map((r) => r.userId), ['bob'], 'the host gets viewer_status with the viewer\'s row')
+  t.type(rows[0]!.drift, 'number')
+  t.same(hosted.viewers.map((r) => r.userId), ['bob'], 'and its room keeps it')
 
   const heard = new Promise<{ message: string }>((resolve) => hosted.once('chat', resolve))
   const line = await viewed.sendChat('hello from bob')

@@ -25,10 +25,12 @@ t.test('SIGTERM and restart: clients reconnect, rejoin, recover; no duplicates, 
   await aliceClient.request('ping', {})
 
   const bothRejoined = Promise.all([rejoined(alice.room), rejoined(bob.room)])
+  const bothDropped = Promise.all([aliceClient, bobClient].map(async (client) => { await new Promise((resolve) => client.once('reconnecting', resolve)) }))
   first.kill('SIGTERM')
+  await bothDropped
+  t.same([alice.closes, bob.closes], [[1012], [1012]], 'both were told the server restarts')
   const exit = await first.exited
   t.equal(exit.code, 0, 'the server stopped cleanly')
-  t.same([alice.closes, bob.closes], [[1012], [1012]], 'both were told the server restarts')
   t.equal(aliceClient.state, 'reconnecting')
   const whileDown = alice.room.sendChat('sent while the server was down')
 
