@@ -1,0 +1,59 @@
+/**
+ * TCP connections per client address, counted from the moment the server accepts them until they close:
+ * HTTP requests in progress, idle keep-alives, upgrades whose headers are still arriving or whose credentials
+ * are still being checked, and open WebSockets. This is what bounds the file descriptors one address can hold.
+ *
+ * Contract:
+ * - `accept` runs for every TCP connection of the server, before any byte is read. A connection that would
+ *   make its address hold more than `hardCap` is destroyed at once, unread: nothing can be said to it (it has
+ *   not even sent a request), and reading it would spend the descriptor the cap protects.
+ * - `count(address)` includes the connection asking, so an upgrade may go on while `count <= softCap`.
+ *   Beyond that the upgrade is accepted and closed with 1013, which a browser can read and retry after.
+ *   The hard cap is twice the soft one: honest clients over the soft cap hear why; only a client that keeps
+ *   twice that many connections open without finishing them meets the unread drop.
+ * - `acceptedAt(socket)` is when the connection was accepted (performance.now() ms), for the handshake deadline.
+ */
+import type { Socket } from 'node:net'
+
+export class AddressConnections {
+  private readonly counts = new Map<string, number>()
+  private readonly accepted = new WeakMap<Socket, number>()
+
+  constructor (readonly softCap: number, readonly hardCap = softCap * 2) {}
+
+  /** Counts a newly accepted TCP connection; destroys it when its address already holds `hardCap`. */
+  accept (socket: Socket): void {
+    const address = addressOf(socket)
+    const held = this.counts.get(address) ?? 0
+    if (held >= this.hardCap) {
+      socket.destroy()
+      return
+    }
+    this.counts.set(address, held + 1)
+    this.accepted.set(socket, performance.now())
+    socket.once('close', () => {
+      const left = (this.counts.get(address) ?? 1) - 1
+      if (left <= 0) this.counts.delete(address)
+      else this.counts.set(address, left)
+    })
+  }
+
+  /** Connections `address` holds now (0 for an address never seen, e.g. app.inject). */
+  count (address: string): number {
+    return this.counts.get(address) ?? 0
+  }
+
+  acceptedAt (socket: Socket): number | undefined {
+    return this.accepted.get(socket)
+  }
+
+  /** Addresses with at least one connection (tests: closed connections must be forgotten). */
+  get addresses (): number {
+    return this.counts.size
+  }
+}
+
+/** The peer address as Fastify's request.ip reports it without trustProxy. */
+export function addressOf (socket: Socket): string {
+  return socket.remoteAddress ?? 'unknown'
+}
