@@ -166,3 +166,19 @@ t.test('requests resolve with the reply of their own type for every request type
   t.equal((await leave).data.roomId, ROOM_ID)
   client.close()
 })
+
+t.test('options are checked when the client is made', async (t) => {
+  const host = globalThis as { WebSocket?: unknown }
+  const saved = Object.getOwnPropertyDescriptor(host, 'WebSocket')
+  Reflect.deleteProperty(host, 'WebSocket') // as in Node 20: no global WebSocket
+  t.teardown(() => { if (saved !== undefined) Object.defineProperty(host, 'WebSocket', saved) })
+  t.throws(() => new WatchPartyClient({ url: 'ws://server.test/ws', userId: 'alice' }), /pass options.WebSocket/, 'no global WebSocket and none given: a TypeError at once')
+  const server = fakeServer()
+  host.WebSocket = server.WebSocket
+  const client = new WatchPartyClient({ url: 'ws://server.test/ws', userId: 'alice' })
+  Reflect.deleteProperty(host, 'WebSocket')
+  void client.connect().catch(() => {})
+  t.match((await server.nextSocket()).url, /^ws:\/\/server\.test\/ws\?userId=alice$/, 'the global WebSocket is the default')
+  client.close()
+  t.throws(() => new WatchPartyClient({ url: 'ws://server.test/ws', userId: 'alice', token: () => 'x', WebSocket: fakeServer().WebSocket }), /either token or userId/)
+})

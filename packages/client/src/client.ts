@@ -135,10 +135,14 @@ export class WatchPartyClient extends Emitter<ClientEvents> {
   private readonly timers: Timers
   private readonly random: () => number
   private readonly link: RoomLink
+  private readonly WebSocketImpl: WebSocketClass
 
   constructor (private readonly options: ClientOptions) {
     super()
     if (options.token !== undefined && options.userId !== undefined) throw new TypeError('give either token or userId, not both')
+    const WebSocketImpl = options.WebSocket ?? globalWebSocket()
+    if (WebSocketImpl === undefined) throw new TypeError('no WebSocket here: pass options.WebSocket (in Node 20, WebSocket of the ws package)')
+    this.WebSocketImpl = WebSocketImpl
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff }
     this.now = options.now ?? localNow
     this.timers = options.timers ?? realTimers
@@ -289,9 +293,7 @@ export class WatchPartyClient extends Emitter<ClientEvents> {
       return
     }
     if (this.currentState === 'closed') return
-    const WebSocketImpl = this.options.WebSocket ?? globalWebSocket()
-    if (WebSocketImpl === undefined) throw new TypeError('no WebSocket: pass options.WebSocket (in Node 20, WebSocket of the ws package)')
-    const socket = new WebSocketImpl(url)
+    const socket = new this.WebSocketImpl(url)
     this.socket = socket
     this.cancelConnectTimeout = this.timers.setTimeout(() => {
       this.abandon(socket, { code: ABNORMAL_CLOSURE, reason: 'no hello from the server in time' })
