@@ -33,7 +33,13 @@ export const rooms = pgTable('rooms', {
    * Names the unbroken run of this room's stream sequence (protocol 1.1). It would change only if the history
    * were lost; the stream lives in this database, so it never does.
    */
-  epoch: text('epoch').notNull().default(sql`substr(md5(gen_random_uuid()::text), 1, 12)`)
+  epoch: text('epoch').notNull().default(sql`substr(md5(gen_random_uuid()::text), 1, 12)`),
+  /**
+   * Cluster mode: the node that serves the room and its fencing token. The token rises at every takeover;
+   * every write of an owner carries the token it took the room with, and changes nothing once it is stale.
+   */
+  ownerNode: text('owner_node'),
+  ownerToken: bigint('owner_token', { mode: 'number' }).notNull().default(0)
 }, (t) => [
   index('rooms_active_created_idx').on(t.isActive, t.createdAt.desc(), t.id.desc()),
   index('rooms_host_active_idx').on(t.hostId).where(sql`${t.isActive}`)

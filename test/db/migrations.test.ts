@@ -32,11 +32,13 @@ async function columns (handle: DatabaseHandle, table: string): Promise<Record<s
 
 /** The schema issue 2 asks for, checked on whichever engine `handle` is. */
 async function assertSchema (t: Test, handle: DatabaseHandle): Promise<void> {
-  t.same(await tables(handle), ['room_events', 'room_participants', 'rooms'])
+  t.same(await tables(handle), ['room_events', 'room_participants', 'room_stream', 'rooms'])
   t.match(await columns(handle, 'rooms'), {
     id: 'uuid', name: 'text', host_id: 'text', is_active: 'boolean',
-    created_at: 'timestamp with time zone', closed_at: 'timestamp with time zone', current_video: 'jsonb'
+    created_at: 'timestamp with time zone', closed_at: 'timestamp with time zone', current_video: 'jsonb',
+    epoch: 'text', owner_node: 'text', owner_token: 'bigint'
   })
+  t.match(await columns(handle, 'room_stream'), { room_id: 'uuid', seq: 'bigint', type: 'text', data: 'jsonb', actor_id: 'text', request_id: 'text', created_at: 'timestamp with time zone' })
   t.match(await columns(handle, 'room_participants'), { room_id: 'uuid', user_id: 'text', joined_at: 'timestamp with time zone' })
   t.match(await columns(handle, 'room_events'), { room_id: 'uuid', type: 'text', actor_id: 'text', created_at: 'timestamp with time zone' })
 
@@ -63,7 +65,7 @@ t.test(`${engine}: migrations apply to an empty database, and again as a no-op`,
   await assertSchema(t, handle)
   await handle.migrate()
   t.equal(await appliedCount(handle), journal.entries.length, 'a second run applies nothing')
-  t.same(await tables(handle), ['room_events', 'room_participants', 'rooms'])
+  t.same(await tables(handle), ['room_events', 'room_participants', 'room_stream', 'rooms'])
 })
 
 if (serverUrl !== undefined) {
@@ -75,6 +77,6 @@ if (serverUrl !== undefined) {
     const results = await Promise.allSettled([first.migrate(), second.migrate()])
     t.same(results.map((r) => r.status), ['fulfilled', 'fulfilled'], 'the advisory lock serializes them')
     t.equal(await appliedCount(first), journal.entries.length, 'each migration recorded once')
-    t.same(await tables(second), ['room_events', 'room_participants', 'rooms'])
+    t.same(await tables(second), ['room_events', 'room_participants', 'room_stream', 'rooms'])
   })
 }
