@@ -12,6 +12,7 @@ import type { Config } from './config.js'
 import type { DatabaseHandle } from './db/client.js'
 import { AuditRetention } from './db/retention.js'
 import { errorBody } from './errors.js'
+import { demoRoutes } from './http/demo-routes.js'
 import { registerDocs } from './http/docs.js'
 import { toHttpError } from './http/errors.js'
 import { createIdentityResolver, restIdentity, type IdentityResolver } from './http/identity.js'
@@ -23,6 +24,8 @@ import { validatorCompiler } from './http/validator.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { systemClock, type Clock } from './rooms/clock.js'
 import { RoomRepository } from './rooms/room-repository.js'
+import { ClusterNode } from './cluster/cluster-node.js'
+import type { Hub } from './realtime/hub.js'
 import { RoomHost } from './rooms/room-host.js'
 import { RoomReads } from './rooms/room-reads.js'
 import { SHARED_SCHEMAS } from './rooms/shapes.js'
@@ -85,7 +88,10 @@ export async function buildApp (deps: AppDependencies): Promise<App> {
 
   const identity = deps.identity ?? await createIdentityResolver(config)
   const identify = restIdentity(identity)
-  const store = new RoomRepository(database.db)
+  // Cluster mode (REDIS_URL): this node's writes are fenced by the tokens of the rooms it owns (src/cluster).
+  let cluster: ClusterNode | undefined
+  const store = new RoomRepository(database.db, (roomId) => cluster?.fenceOf(roomId))
+  if (config.cluster !== undefined) cluster = new ClusterNode(config.cluster, store, app.log)
   const rooms = new RoomHost(store, clock, {
     disconnectGraceMs: config.disconnectGraceMs,
     emptyRoomTtlMs: config.emptyRoomTtlMs,
@@ -98,9 +104,27 @@ export async function buildApp (deps: AppDependencies): Promise<App> {
     replayMaxBytes: config.replayMaxBytes,
     storeWaitMs: config.storeWaitMs,
     allowedVideoSchemes: config.allowedVideoSchemes
-  }, app.log)
+  }, app.log, undefined, cluster?.ownership)
   const reads = new RoomReads(store, rooms, clock, config.allowedVideoSchemes)
-  const metrics = createMetrics({ openRooms: () => rooms.openRoomCount, participants: () => rooms.participantCount })
+  const metrics = createMetrics({
+    openRooms: () => rooms.openRoomCount,
+    participants: () => rooms.participantCount,
+    ownedRooms: () => cluster?.leases.count ?? 0,
+    gapsFilled: () => cluster?.broker.gapsFilled ?? 0
+  })
+  const router = cluster?.bind(rooms, metrics)
+  if (cluster !== undefined && router !== undefined) {
+    const nodeId = cluster.config.nodeId
+    // Which node answered, on every response; which node serves the room, on GET /rooms/{id}.
+    app.addHook('onSend', async (request, reply) => {
+      reply.header('x-node-id', nodeId)
+      const roomId = (request.params as { roomId?: unknown } | undefined)?.roomId
+      if (request.method === 'GET' && request.routeOptions.url === '/rooms/:roomId' && typeof roomId === 'string' && reply.statusCode === 200) {
+        const owner = await router.ownerOf(roomId.toLowerCase()).catch(() => null)
+        if (owner !== null) reply.header('x-room-owner', owner)
+      }
+    })
+  }
 
   app.setErrorHandler((error, request, reply) => {
     const { status, body } = toHttpError(error)
@@ -128,13 +152,28 @@ export async function buildApp (deps: AppDependencies): Promise<App> {
     authenticated.addHook('onRequest', async (request) => {
       request.userId = (await identify(request)).userId
     })
-    await authenticated.register(roomRoutes, { rooms, reads })
+    await authenticated.register(roomRoutes, {
+      rooms: { createRoom: async (hostId, name) => await rooms.createRoom(hostId, name), closeRoom: async (roomId, userId) => { await (router ?? rooms).closeRoom(roomId, userId) } },
+      reads
+    })
   })
-  await registerRealtime(app, { rooms, identity, metrics, clock, heartbeatMs: config.heartbeatMs, allowedOrigins: config.allowedOrigins, limits: config, legacy: { mode: config.legacyRelayMode, allowedVideoSchemes: config.allowedVideoSchemes } })
+  await registerRealtime(app, {
+    rooms: router ?? rooms,
+    host: rooms,
+    ...(router === undefined ? {} : { makeSink: (hub: Hub) => router.sink(hub), broker: cluster!.broker, features: ['positions', 'catch_up', 'chat_history', 'viewer_reports', 'cluster'] as const }),
+    identity, metrics, clock, heartbeatMs: config.heartbeatMs, allowedOrigins: config.allowedOrigins, limits: config, legacy: { mode: config.legacyRelayMode, allowedVideoSchemes: config.allowedVideoSchemes } })
   registerAsyncApi(app, VERSION)
+  await app.register(demoRoutes)
 
-  app.addHook('onReady', async () => { await rooms.start() })
-  app.addHook('onClose', async () => { await rooms.stop() })
+  app.addHook('onReady', async () => {
+    await cluster?.start()
+    await rooms.start()
+  })
+  // A cluster node hands its rooms over first (so that another node takes them at once), then stops.
+  app.addHook('onClose', async () => {
+    await cluster?.stop()
+    await rooms.stop()
+  })
   // The audit log's retention runs beside the rooms, never in their way (src/db/retention.ts).
   const retention = new AuditRetention(database.db, { days: config.auditRetentionDays, log: app.log })
   app.addHook('onReady', async () => { retention.start() })

@@ -6,7 +6,7 @@
  * docs/configuration.md's table mirrors VARIABLES below.
  */
 
-import { createPublicKey, type KeyObject } from 'node:crypto'
+import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto'
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -69,9 +69,23 @@ export interface Config {
   allowedVideoSchemes: string[]
   /** Without cluster mode, what a second process on the same PostgreSQL database does (docs/operations.md). */
   singleProcessLock: SingleProcessLockMode
+  /** Cluster mode (several nodes on one database and one Redis); undefined: one process. */
+  cluster: ClusterConfig | undefined
+  /** The lease of a room's owner (cluster mode; also in `cluster`). */
+  roomLeaseMs: number
   /** Days `room_events` rows are kept; 0 keeps them for ever. */
   auditRetentionDays: number
   auth: AuthConfig
+}
+
+export interface ClusterConfig {
+  redisUrl: string
+  /** Namespaces every Redis key and channel of this deployment. */
+  redisPrefix: string
+  /** This process's name among the nodes (random at each start unless set). */
+  nodeId: string
+  /** How long a room's owner lease lasts unless renewed (renewed every third of it). */
+  roomLeaseMs: number
 }
 
 /** `wait`: start serving once the other process stopped; `refuse`: exit 1 at once. */
@@ -137,6 +151,7 @@ export const INT_VARIABLES = {
   chatHistorySize: { name: 'CHAT_HISTORY_SIZE', fallback: 50, min: 0, max: 1000 },
   replayMaxBytes: { name: 'REPLAY_MAX_BYTES', fallback: 262_144, min: 1024, max: 67_108_864 },
   storeWaitMs: { name: 'STORE_WAIT_MS', fallback: 2000, min: 50, max: 60_000 },
+  roomLeaseMs: { name: 'ROOM_LEASE_MS', fallback: 5000, min: 1000, max: 600_000 },
   auditRetentionDays: { name: 'AUDIT_RETENTION_DAYS', fallback: 30, min: 0, max: 36_500 }
 } as const satisfies Record<string, IntRule>
 
@@ -167,6 +182,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL must start with postgres:// or postgresql:// (unset it to use the embedded database)')
   }
+  const cluster = parseCluster(env, text, databaseUrl, problems)
 
   const logLevel = (text('LOG_LEVEL') ?? 'info') as LogLevel
   if (!LOG_LEVELS.includes(logLevel)) {
@@ -268,11 +284,29 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     storeWaitMs: int(INT_VARIABLES.storeWaitMs),
     allowedVideoSchemes: parseSchemes(text('ALLOWED_VIDEO_SCHEMES'), problems),
     singleProcessLock,
+    cluster: cluster === undefined ? undefined : { ...cluster, roomLeaseMs: int(INT_VARIABLES.roomLeaseMs) },
+    roomLeaseMs: int(INT_VARIABLES.roomLeaseMs),
     auditRetentionDays: int(INT_VARIABLES.auditRetentionDays),
     auth
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config
+}
+
+/**
+ * REDIS_URL switches cluster mode on: it needs DATABASE_URL (the embedded database belongs to one process).
+ * REDIS_PREFIX (default `wp:`) and NODE_ID (default: random per start) are checked only with it.
+ */
+function parseCluster (env: Record<string, string | undefined>, text: (name: string) => string | undefined, databaseUrl: string | undefined, problems: string[]): Omit<ClusterConfig, 'roomLeaseMs'> | undefined {
+  const redisUrl = text('REDIS_URL')
+  if (redisUrl === undefined) return undefined
+  if (!/^rediss?:\/\/\S+$/.test(redisUrl)) problems.push('REDIS_URL must be a redis:// or rediss:// URL (unset it to run one process)')
+  if (databaseUrl === undefined) problems.push('REDIS_URL (cluster mode) needs DATABASE_URL: the embedded database belongs to one process')
+  const redisPrefix = env.REDIS_PREFIX === undefined || env.REDIS_PREFIX === '' ? 'wp:' : env.REDIS_PREFIX
+  if (!/^[A-Za-z0-9:_.{}-]{1,64}$/.test(redisPrefix)) problems.push(`REDIS_PREFIX=${JSON.stringify(redisPrefix)} must be 1-64 characters of A-Za-z0-9:_.{}-`)
+  const nodeId = text('NODE_ID') ?? `node-${randomBytes(4).toString('hex')}`
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(nodeId)) problems.push(`NODE_ID=${JSON.stringify(nodeId)} must be 1-64 characters of A-Za-z0-9_.-`)
+  return { redisUrl, redisPrefix, nodeId }
 }
 
 /**

@@ -34,3 +34,14 @@ export function errorBody (code: ErrorCode, message: string): ErrorBody {
 
 /** The body for any unexpected failure: never the cause's message, stack or SQL. */
 export const INTERNAL_ERROR_BODY: ErrorBody = errorBody('INTERNAL_ERROR', 'an unexpected error occurred')
+
+/**
+ * Cluster mode: a write of a room's owner carried a fencing token that is no longer the room's (another node
+ * took the room over). Nothing was changed; the node stops serving the room, and the client retries.
+ */
+export class FencedOutError extends AppError {
+  constructor (readonly roomId: string) {
+    super('SERVICE_UNAVAILABLE', `room ${roomId} moved to another node; nothing was changed, try again`)
+    this.name = 'FencedOutError'
+  }
+}

@@ -10,6 +10,10 @@ export type Metrics = ReturnType<typeof createMetrics>
 export interface MetricSources {
   openRooms: () => number
   participants: () => number
+  /** Cluster mode: rooms whose lease this node holds. */
+  ownedRooms?: () => number
+  /** Cluster mode: stream gaps filled from the history. */
+  gapsFilled?: () => number
 }
 
 export function createMetrics (sources: MetricSources) {
@@ -43,6 +47,26 @@ export function createMetrics (sources: MetricSources) {
     refusals: new Counter({ name: 'permission_refusals_total', help: 'Requests refused for permission, by event and code', labelNames: ['event', 'code'] as const, registers: [registry] }),
     slowConsumers: new Counter({ name: 'ws_slow_consumers_terminated_total', help: 'Sockets terminated for falling too far behind', registers: [registry] }),
     legacy: new Counter({ name: 'legacy_sync_messages_total', help: 'Uses of the deprecated 1-on-1 sync channels, by type', labelNames: ['type'] as const, registers: [registry] }),
+    roomsOwned: new Gauge({
+      name: 'cluster_rooms_owned',
+      help: 'Cluster mode: rooms this node owns (holds the lease of)',
+      registers: [registry],
+      collect () { this.set(sources.ownedRooms?.() ?? 0) }
+    }),
+    takeovers: new Counter({ name: 'cluster_takeovers_total', help: 'Cluster mode: rooms this node took over (lease won, fenced claim made)', registers: [registry] }),
+    forwarded: new Histogram({
+      name: 'cluster_forwarded_request_duration_seconds',
+      help: 'Cluster mode: requests forwarded to a room\'s owner, by operation and outcome',
+      labelNames: ['op', 'outcome'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers: [registry]
+    }),
+    gapsFilled: new Gauge({
+      name: 'cluster_stream_gaps_filled',
+      help: 'Cluster mode: stream gaps this node filled from the history since it started',
+      registers: [registry],
+      collect () { this.set(sources.gapsFilled?.() ?? 0) }
+    }),
     fanoutSeconds: new Histogram({
       name: 'ws_fanout_duration_seconds',
       help: 'Time to write one room event to every local member',

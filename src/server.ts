@@ -118,7 +118,8 @@ async function main (): Promise<void> {
   process.on('SIGTERM', () => { shutdown('SIGTERM') })
   process.on('SIGINT', () => { shutdown('SIGINT') })
 
-  if (database.kind === 'postgres' && config.databaseUrl !== undefined) {
+  // Cluster mode is for several processes on one database: no single-process lock there.
+  if (database.kind === 'postgres' && config.databaseUrl !== undefined && config.cluster === undefined) {
     try {
       lock = await ProcessLock.acquire({
         url: config.databaseUrl,

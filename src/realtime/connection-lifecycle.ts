@@ -26,7 +26,7 @@ import type { AppError } from '../errors.js'
 import type { Identity } from '../http/identity.js'
 import type { Metrics } from '../metrics.js'
 import type { Clock } from '../rooms/clock.js'
-import type { RoomHost } from '../rooms/room-host.js'
+import type { RoomOps } from './handlers.js'
 import { ClientConnection, type ConnectionHooks } from './connection.js'
 import type { Hub } from './hub.js'
 import { CLOSE_CODES, userChannel, type ServerEvent } from './protocol.js'
@@ -44,7 +44,7 @@ export interface LifecycleLimits {
 
 export interface LifecycleOptions {
   hub: Hub
-  rooms: Pick<RoomHost, 'disconnect'>
+  rooms: Pick<RoomOps, 'disconnect'>
   metrics: Metrics
   clock: Clock
   logger: FastifyBaseLogger

@@ -23,8 +23,11 @@ export interface HandlerContext extends Responder {
   reply (event: RoomEvent, channel?: string): void
 }
 
+/** The room operations a request may call: the room host itself, or (cluster mode) the router in front of it. */
+export type RoomOps = Pick<RoomHost, 'refusal' | 'createAndJoin' | 'join' | 'leave' | 'hostSync' | 'transferHost' | 'chat' | 'playbackReport' | 'disconnect'>
+
 export interface HandlerDeps {
-  rooms: RoomHost
+  rooms: RoomOps
   identity: IdentityResolver
   legacy: LegacyRelay
   /** The server clock with sub-millisecond precision (epoch ms), for pong. */

@@ -75,6 +75,11 @@ export class Hub {
     return connection !== undefined
   }
 
+  /** The user of a local connection, or undefined when it is not open here. */
+  connectionUser (connectionId: string): string | undefined {
+    return this.connections.get(connectionId)?.userId
+  }
+
   /** How many local connections a channel has (e.g. one user's connections on their user channel). */
   subscriberCount (channel: string): number {
     return this.channels.get(channel)?.size ?? 0

@@ -19,7 +19,8 @@ import { MemoryBroker, type Broker } from './broker.js'
 import { AddressConnections } from './address-limits.js'
 import { ConnectionLifecycle, type LifecycleLimits, type UpgradeVerdict } from './connection-lifecycle.js'
 import type { ClientConnection } from './connection.js'
-import { dispatch, REQUEST_TYPES, type HandlerDeps } from './handlers.js'
+import { dispatch, REQUEST_TYPES, type HandlerDeps, type RoomOps } from './handlers.js'
+import { roomMessage } from './event-frame.js'
 import { Hub } from './hub.js'
 import { LegacyRelay } from './legacy.js'
 import { UpgradeGate } from './upgrade-gate.js'
@@ -27,7 +28,14 @@ import { MEMBERSHIP_REQUESTS, MemoryUserBudgets, userKey, type BudgetLimits, typ
 import { MAX_FRAME_BYTES, PROTOCOL_VERSION, roomChannel, type Feature } from './protocol.js'
 
 export interface RealtimeOptions {
-  rooms: RoomHost
+  /** The room operations requests are dispatched to: the room host, or in cluster mode the router in front of it. */
+  rooms: RoomOps
+  /** The room host whose events this layer delivers. */
+  host: RoomHost
+  /** Cluster mode: the sink the room host publishes to (the hub is this layer's); by default hub + broker. */
+  makeSink?: (hub: Hub) => RoomEventSink
+  /** The features `connected` lists. */
+  features?: readonly Feature[]
   identity: IdentityResolver
   metrics: Metrics
   clock: Clock
@@ -81,12 +89,7 @@ export async function registerRealtime (app: FastifyInstance, options: RealtimeO
 
   const sink: RoomEventSink = {
     publish (roomId, event, exceptConnectionId) {
-      const channel = roomChannel(roomId)
-      const positioned = event.seq !== undefined && event.epoch !== undefined
-      const frame = Buffer.from(JSON.stringify(positioned
-        ? { type: event.type, channel, seq: event.seq, epoch: event.epoch, data: event.data }
-        : { type: event.type, channel, data: event.data }))
-      broker.publish({ channel, frame, type: event.type, exceptConnectionId, ...(positioned ? { position: { epoch: event.epoch!, seq: event.seq! } } : {}) })
+      broker.publish(roomMessage(roomId, event, exceptConnectionId))
     },
     sendTo (connectionId, event) {
       hub.sendTo(connectionId, Buffer.from(JSON.stringify(event)))
@@ -96,7 +99,7 @@ export async function registerRealtime (app: FastifyInstance, options: RealtimeO
     unsubscribe: (roomId, connectionId) => { hub.unsubscribe(roomChannel(roomId), connectionId) },
     dropRoom: (roomId) => { hub.dropChannel(roomChannel(roomId)) }
   }
-  rooms.setSink(sink)
+  options.host.setSink(options.makeSink?.(hub) ?? sink)
 
   const deps: HandlerDeps = {
     rooms,
@@ -157,7 +160,7 @@ export async function registerRealtime (app: FastifyInstance, options: RealtimeO
     tokenLeewayMs: CLOCK_TOLERANCE_SECONDS * 1000,
     hello: (connection) => ({
       type: 'connected',
-      data: { userId: connection.userId, connectionId: connection.id, serverTime: clock.now(), protocolVersion: PROTOCOL_VERSION, heartbeatMs: options.heartbeatMs, features: [...FEATURES_ON] }
+      data: { userId: connection.userId, connectionId: connection.id, serverTime: clock.now(), protocolVersion: PROTOCOL_VERSION, heartbeatMs: options.heartbeatMs, features: [...(options.features ?? FEATURES_ON)] }
     })
   })
   lifecycle.start()

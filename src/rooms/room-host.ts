@@ -24,12 +24,12 @@ import {
   roomChannel, type ChatStreamEventData, type EventDataOf, type StreamEvent, type StreamEventType
 } from '@watch-party/protocol'
 import type { StoredPlayback } from '../db/schema.js'
-import { AppError, ServiceUnavailableError } from '../errors.js'
+import { AppError, FencedOutError, ServiceUnavailableError } from '../errors.js'
 import type { Clock } from './clock.js'
 import { KeyedQueue } from './keyed-queue.js'
 import { extrapolate, LiveRoom, type Participant } from './live-room.js'
 import { QueuedTimers } from './queued-timers.js'
-import { NO_SINK, type Actor, type Logger, type Permission, type Responder, type RoomEventSink, type RoomLimits } from './room-ports.js'
+import { NO_SINK, SOLE_OWNER, type Actor, type Logger, type Ownership, type Permission, type Responder, type RoomEventSink, type RoomLimits } from './room-ports.js'
 import { canonicalRoomId, checkPermission, invalidRoomId, roomNotFound } from './room-rules.js'
 import type { HostChangeReason, RoomStore, RoomWithParticipants, StoredStreamEvent, StreamAppend } from './room-store.js'
 import type { Room } from './shapes.js'
@@ -80,7 +80,8 @@ export class RoomHost {
     private readonly clock: Clock,
     private readonly limits: RoomLimits,
     private readonly logger: Logger,
-    private sink: RoomEventSink = NO_SINK
+    private sink: RoomEventSink = NO_SINK,
+    private readonly ownership: Ownership = SOLE_OWNER
   ) {
     this.timers = new QueuedTimers(clock, this.queue, logger)
     this.reports = new ViewerReports(clock, (room, viewers) => {
@@ -101,7 +102,7 @@ export class RoomHost {
    * empty-room TTL ran out meanwhile are closed before this resolves.
    */
   async start (): Promise<void> {
-    const records = await this.store.loadActiveRooms()
+    const records = this.ownership.loadAllAtStart ? await this.store.loadActiveRooms() : []
     const now = this.clock.now()
     for (const record of records) {
       const room = await this.hydrate(record)
@@ -149,6 +150,7 @@ export class RoomHost {
     return await this.queue.run(`host:${hostId}`, async () => {
       await this.assertBelowRoomLimit(hostId)
       const record = await this.store.createRoom({ name, hostId, emptySince: new Date(this.clock.now()) })
+      await this.ownership.claimCreated(record.id)
       const room = await this.hydrate({ ...record, participants: [] })
       return room.toRoom(this.clock.now())
     })
@@ -188,6 +190,7 @@ export class RoomHost {
       await this.assertBelowRoomLimit(actor.userId)
       const joinedAt = new Date(this.clock.now())
       const record = await this.store.createRoom({ name, hostId: actor.userId, firstParticipant: { userId: actor.userId, joinedAt } })
+      await this.ownership.claimCreated(record.id)
       await this.queue.run(record.id, async () => {
         const room = await this.hydrate({ ...record, participants: [] })
         this.cancelEmptyClose(room)
@@ -372,6 +375,56 @@ export class RoomHost {
     }
   }
 
+  // ---- ownership (cluster mode) ----
+
+  /** Loads a room this process just became the owner of (a takeover): its members get fresh graces. */
+  async adopt (roomId: string): Promise<void> {
+    await this.queue.run(roomId, async () => {
+      if (!this.rooms.has(roomId)) await this.resolve(roomId, { closed: 'allow' })
+    })
+  }
+
+  /**
+   * Hands a room over (a graceful stop): lets its queued work finish, writes its playback, and forgets it
+   * without a word to its members; the next owner reads it from the database.
+   */
+  async release (roomId: string): Promise<void> {
+    await this.queue.run(roomId, async () => {
+      const room = this.rooms.get(roomId)
+      if (room === undefined) return
+      const playback = room.playback
+      if (playback !== null && this.dirtyPlayback.has(roomId)) {
+        await this.store.savePlayback(roomId, playback).catch((err: unknown) => { this.logger.warn({ err, roomId }, 'playback not written at hand-over') })
+      }
+      this.drop(room)
+    })
+  }
+
+  /** Forgets a room at once, with no event (its lease was lost: another process may serve it any moment). */
+  dropNow (roomId: string): void {
+    const room = this.rooms.get(roomId)
+    if (room !== undefined) this.drop(room)
+  }
+
+  /**
+   * A connection of a user already in the room, re-announced to a new owner after a takeover: its grace (if
+   * any) ends and it gets the room's events again. NOT_IN_ROOM when the user is no longer a participant.
+   */
+  async reattach (actor: Actor, roomId: string): Promise<void> {
+    await this.inRoom(roomId, actor, 'anyone', (room) => {
+      const participant = room.participants.get(actor.userId)
+      if (participant === undefined) throw new AppError('NOT_IN_ROOM', `${actor.userId} is no longer in room ${roomId}`)
+      participant.cancelGrace?.()
+      participant.cancelGrace = undefined
+      this.attach(room, participant, actor.connectionId)
+    })
+  }
+
+  /** The ids of the rooms this process serves now. */
+  roomIds (): string[] {
+    return [...this.rooms.keys()]
+  }
+
   // ---- internals: running operations ----
 
   /** Runs `task` in the room's queue once the room is resolved, fresh, and the actor's permission checked. */
@@ -420,7 +473,13 @@ export class RoomHost {
     try {
       return await work()
     } catch (err) {
-      if (err instanceof ServiceUnavailableError) room.stale = true
+      if (err instanceof FencedOutError) {
+        this.logger.warn({ roomId: room.id }, 'room fenced out: another node serves it now; dropping it')
+        this.drop(room)
+        this.ownership.fencedOut(room.id)
+      } else if (err instanceof ServiceUnavailableError) {
+        room.stale = true
+      }
       throw err
     }
   }
@@ -493,6 +552,7 @@ export class RoomHost {
    * answers undefined for a closed room (DELETE is idempotent), `'refuse'` throws ROOM_CLOSED.
    */
   private async resolve (roomId: string, options: { closed: 'allow' | 'refuse' }): Promise<LiveRoom | undefined> {
+    if (!this.ownership.owns(roomId)) throw new AppError('SERVICE_UNAVAILABLE', `room ${roomId} is served by another node right now; try again`)
     const record = await this.store.findRoom(roomId)
     if (record === null) throw roomNotFound(roomId)
     if (!record.isActive) {
@@ -572,7 +632,7 @@ export class RoomHost {
       this.connectionRooms.set(connectionId, set)
     }
     set.add(room.id)
-    this.sink.subscribe(room.id, connectionId)
+    this.sink.subscribe(room.id, connectionId, { epoch: room.epoch, seq: room.lastSeq })
   }
 
   private detach (room: LiveRoom, participant: Participant, connectionId: string): void {
@@ -709,6 +769,22 @@ export class RoomHost {
     void this.store.dropStream(room.id)
       .catch((err: unknown) => { this.logger.warn({ err, roomId: room.id }, 'stream of a closed room not deleted') })
     this.logger.info({ roomId: room.id, reason }, 'room closed')
+  }
+
+  /** Forgets a room this process no longer serves: timers, reports, memory; nothing is published or deleted. */
+  private drop (room: LiveRoom): void {
+    this.cancelTimers(room)
+    this.reports.drop(room.id)
+    for (const participant of room.participants.values()) {
+      for (const connectionId of participant.connections) {
+        const set = this.connectionRooms.get(connectionId)
+        set?.delete(room.id)
+        if (set?.size === 0) this.connectionRooms.delete(connectionId)
+      }
+    }
+    this.rooms.delete(room.id)
+    this.prunedAt.delete(room.id)
+    this.dirtyPlayback.delete(room.id)
   }
 
   private cancelTimers (room: LiveRoom): void {

@@ -29,7 +29,8 @@ export interface RoomEventSink {
   publish (roomId: string, event: ServerEvent, exceptConnectionId?: string): void
   /** Delivers `event` to one connection (viewer_status to the host's connections). */
   sendTo (connectionId: string, event: ServerEvent): void
-  subscribe (roomId: string, connectionId: string): void
+  /** Subscribes a connection to the room's events after `position`, the position of the snapshot it was given. */
+  subscribe (roomId: string, connectionId: string, position: { epoch: string, seq: number }): void
   unsubscribe (roomId: string, connectionId: string): void
   /** Unsubscribes every connection of a room that is gone. */
   dropRoom (roomId: string): void
@@ -59,3 +60,20 @@ export interface RoomLimits {
   storeWaitMs: number
   allowedVideoSchemes: readonly string[]
 }
+
+/**
+ * Which rooms this process may serve. One process serves them all; in cluster mode, those whose lease it holds
+ * (src/cluster). The room host asks before it loads a room, and says when a write was fenced out.
+ */
+export interface Ownership {
+  /** Whether this process may serve the room now. */
+  owns (roomId: string): boolean
+  /** A room this process just created: take it before anything else is written to it. */
+  claimCreated (roomId: string): Promise<void>
+  /** A write of the room's was fenced out: another process serves it now. */
+  fencedOut (roomId: string): void
+  /** Whether to read every open room back at start (one process) or load rooms on first use (cluster). */
+  readonly loadAllAtStart: boolean
+}
+
+export const SOLE_OWNER: Ownership = { owns: () => true, claimCreated: async () => {}, fencedOut: () => {}, loadAllAtStart: true }

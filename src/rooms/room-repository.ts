@@ -7,7 +7,7 @@ import { and, asc, count, desc, eq, inArray, lt, or, sql, type SQL } from 'drizz
 import { BatchWriter } from '../db/batch-writer.js'
 import type { Database } from '../db/client.js'
 import { roomEvents, roomParticipants, rooms, roomStream, type RoomEventType, type StoredPlayback } from '../db/schema.js'
-import { AppError, ServiceUnavailableError } from '../errors.js'
+import { AppError, FencedOutError, ServiceUnavailableError } from '../errors.js'
 import type {
   HostChange, PageCursor, ParticipantRecord, RoomRecord, RoomStore, RoomWithParticipants, StoredStreamEvent, StreamAppend
 } from './room-store.js'
@@ -92,14 +92,22 @@ function fromRawRoom (row: RawRoomRow): RoomRecord {
 type Tx = Parameters<Parameters<Database['transaction']>[0]>[0]
 type Runner = Database | Tx
 
-interface JoinWrite extends ParticipantRecord { roomId: string, event: StreamAppend }
-interface ChatWrite { roomId: string, event: StreamAppend }
+interface JoinWrite extends ParticipantRecord { roomId: string, event: StreamAppend, token: number | undefined }
+interface ChatWrite { roomId: string, event: StreamAppend, token: number | undefined }
+/** How a batched write went for one item. */
+type ItemOutcome = 'written' | 'inactive' | 'fenced'
+
+/**
+ * The fencing token this node holds for a room (cluster mode), or undefined when writes are not fenced (one
+ * process). Every write of a room carries it and changes nothing when the room's token is another.
+ */
+export type FenceOf = (roomId: string) => number | undefined
 
 export class RoomRepository implements RoomStore {
-  private readonly joins = new BatchWriter<JoinWrite, boolean>(async (joins) => await this.writeJoins(joins))
-  private readonly chats = new BatchWriter<ChatWrite, boolean>(async (chats) => await this.writeChats(chats))
+  private readonly joins = new BatchWriter<JoinWrite, ItemOutcome>(async (joins) => await this.writeJoins(joins))
+  private readonly chats = new BatchWriter<ChatWrite, ItemOutcome>(async (chats) => await this.writeChats(chats))
 
-  constructor (private readonly db: Database) {}
+  constructor (private readonly db: Database, private readonly fenceOf: FenceOf = () => undefined) {}
 
   async createRoom (input: { name: string, hostId: string, firstParticipant?: ParticipantRecord, emptySince?: Date }): Promise<RoomRecord> {
     // One statement (its CTEs commit together): one round trip instead of a five-statement transaction.
@@ -166,7 +174,7 @@ export class RoomRepository implements RoomStore {
   }
 
   async addParticipant (roomId: string, participant: ParticipantRecord, event: StreamAppend): Promise<boolean> {
-    return await this.joins.submit({ roomId, ...participant, event })
+    return outcome(roomId, await this.joins.submit({ roomId, ...participant, event, token: this.fenceOf(roomId) }))
   }
 
   /**
@@ -174,14 +182,17 @@ export class RoomRepository implements RoomStore {
    * participant rows, the rooms' empty marks, the participant_joined stream rows and the audit rows commit
    * together. Joins into a room that is no longer active write nothing and answer false.
    */
-  private async writeJoins (joins: JoinWrite[]): Promise<boolean[]> {
+  private async writeJoins (joins: JoinWrite[]): Promise<ItemOutcome[]> {
     const rows = sql.join(joins.map((j, i) =>
-      sql`(${i}::int, ${j.roomId}::uuid, ${j.userId}::text, ${timestamptz(j.joinedAt)}, ${j.event.seq}::bigint, ${jsonb(j.event.data)})`), sql`, `)
+      sql`(${i}::int, ${j.roomId}::uuid, ${j.userId}::text, ${timestamptz(j.joinedAt)}, ${j.event.seq}::bigint, ${jsonb(j.event.data)}, ${j.token ?? null}::bigint)`), sql`, `)
     return await this.guard(async () => {
       const result = await this.db.execute(sql`
-        with input (ord, room_id, user_id, joined_at, seq, data) as (values ${rows}),
-        active as (
-          select input.* from input join rooms on rooms.id = input.room_id and rooms.is_active
+        with input (ord, room_id, user_id, joined_at, seq, data, token) as (values ${rows}),
+        checked as (
+          select input.*, rooms.is_active as active, (input.token is null or rooms.owner_token = input.token) as fenced_ok
+          from input join rooms on rooms.id = input.room_id
+        ), active as (
+          select * from checked where active and fenced_ok
         ), added as (
           insert into room_participants (room_id, user_id, joined_at)
           select room_id, user_id, joined_at from active order by ord
@@ -194,9 +205,8 @@ export class RoomRepository implements RoomStore {
         ), audit as (
           insert into room_events (room_id, type, actor_id) select room_id, 'joined', user_id from active order by ord
         )
-        select ord from active`)
-      const written = new Set(rowsOf<{ ord: number }>(result).map((r) => Number(r.ord)))
-      return joins.map((_j, i) => written.has(i))
+        select ord, active, fenced_ok from checked`)
+      return outcomes(joins.length, rowsOf<OutcomeRow>(result))
     })
   }
 
@@ -206,6 +216,7 @@ export class RoomRepository implements RoomStore {
       // The compare-and-set may find another host and must then undo the removal: a transaction.
       try {
         await this.guard(async () => await this.db.transaction(async (tx) => {
+          await this.checkFence(tx, roomId)
           const removed = await tx.delete(roomParticipants)
             .where(and(eq(roomParticipants.roomId, roomId), eq(roomParticipants.userId, userId)))
             .returning({ userId: roomParticipants.userId })
@@ -221,29 +232,38 @@ export class RoomRepository implements RoomStore {
         throw err
       }
     }
-    // Otherwise one statement: the writes commit together, in one round trip, and only if a row was removed.
+    // Otherwise one statement: the writes commit together, in one round trip, and only if a row was removed
+    // (and, in cluster mode, only while this node's fencing token is the room's).
+    const token = this.fenceOf(roomId)
     const markEmpty = emptySince === undefined
       ? sql``
       : sql`, emptied as (update rooms set empty_since = ${timestamptz(emptySince)} where id = ${roomId}::uuid and exists (select 1 from removed))`
     return await this.guard(async () => {
       const result = await this.db.execute(sql`
-        with removed as (
-          delete from room_participants where room_id = ${roomId}::uuid and user_id = ${userId} returning user_id
+        with fence as (
+          select 1 from rooms where id = ${roomId}::uuid and (${token ?? null}::bigint is null or owner_token = ${token ?? null}::bigint)
+        ), removed as (
+          delete from room_participants where room_id = ${roomId}::uuid and user_id = ${userId} and exists (select 1 from fence) returning user_id
         )${markEmpty}, streamed as (
           insert into room_stream (room_id, seq, type, data, actor_id)
           select ${roomId}::uuid, e.seq, e.type, e.data, ${userId}::text
           from (values ${this.streamValues(events)}) as e(seq, type, data) where exists (select 1 from removed)
         )
-        insert into room_events (room_id, type, actor_id, data)
-        select ${roomId}::uuid, 'left', ${userId}, jsonb_build_object('reason', ${change.reason}::text) where exists (select 1 from removed)
-        returning id`)
-      return rowsOf(result).length > 0
+        , audit as (
+          insert into room_events (room_id, type, actor_id, data)
+          select ${roomId}::uuid, 'left', ${userId}, jsonb_build_object('reason', ${change.reason}::text) where exists (select 1 from removed)
+        )
+        select (select count(*) from fence)::int as fenced_ok, (select count(*) from removed)::int as removed`)
+      const row = rowsOf<{ fenced_ok: number, removed: number }>(result)[0]
+      if (Number(row?.fenced_ok ?? 0) === 0) throw new FencedOutError(roomId)
+      return Number(row?.removed ?? 0) > 0
     })
   }
 
   async transferHost (roomId: string, change: HostChange, actorId: string, event: StreamAppend): Promise<boolean> {
     try {
       await this.guard(async () => await this.db.transaction(async (tx) => {
+        await this.checkFence(tx, roomId)
         await this.casHost(tx, roomId, change, actorId)
         await this.appendStream(tx, roomId, [event])
       }))
@@ -256,6 +276,7 @@ export class RoomRepository implements RoomStore {
 
   async closeRoom (roomId: string, reason: string, actorId: string | null, playback: StoredPlayback | null, event: StreamAppend): Promise<boolean> {
     return await this.guard(async () => await this.db.transaction(async (tx) => {
+      await this.checkFence(tx, roomId)
       const closed = await tx.update(rooms)
         .set({ isActive: false, closedAt: sql`now()`, closeReason: reason, emptySince: null, ...(playback === null ? {} : { currentVideo: playback }) })
         .where(and(eq(rooms.id, roomId), eq(rooms.isActive, true)))
@@ -269,31 +290,61 @@ export class RoomRepository implements RoomStore {
   }
 
   async appendChat (roomId: string, event: StreamAppend): Promise<boolean> {
-    return await this.chats.submit({ roomId, event })
+    return outcome(roomId, await this.chats.submit({ roomId, event, token: this.fenceOf(roomId) }))
   }
 
   /** One statement for many chat lines (group commit), each only into a room that is still active. */
-  private async writeChats (chats: ChatWrite[]): Promise<boolean[]> {
+  private async writeChats (chats: ChatWrite[]): Promise<ItemOutcome[]> {
     const rows = sql.join(chats.map((c, i) =>
-      sql`(${i}::int, ${c.roomId}::uuid, ${c.event.seq}::bigint, ${c.event.type}::text, ${jsonb(c.event.data)}, ${c.event.actorId ?? null}::text, ${c.event.requestId ?? null}::text)`), sql`, `)
+      sql`(${i}::int, ${c.roomId}::uuid, ${c.event.seq}::bigint, ${c.event.type}::text, ${jsonb(c.event.data)}, ${c.event.actorId ?? null}::text, ${c.event.requestId ?? null}::text, ${c.token ?? null}::bigint)`), sql`, `)
     return await this.guard(async () => {
       const result = await this.db.execute(sql`
-        with input (ord, room_id, seq, type, data, actor_id, request_id) as (values ${rows}),
-        active as (
-          select input.* from input join rooms on rooms.id = input.room_id and rooms.is_active
+        with input (ord, room_id, seq, type, data, actor_id, request_id, token) as (values ${rows}),
+        checked as (
+          select input.*, rooms.is_active as active, (input.token is null or rooms.owner_token = input.token) as fenced_ok
+          from input join rooms on rooms.id = input.room_id
         ), streamed as (
           insert into room_stream (room_id, seq, type, data, actor_id, request_id)
-          select room_id, seq, type, data, actor_id, request_id from active order by ord
+          select room_id, seq, type, data, actor_id, request_id from checked where active and fenced_ok order by ord
         )
-        select ord from active`)
-      const written = new Set(rowsOf<{ ord: number }>(result).map((r) => Number(r.ord)))
-      return chats.map((_c, i) => written.has(i))
+        select ord, active, fenced_ok from checked`)
+      return outcomes(chats.length, rowsOf<OutcomeRow>(result))
     })
   }
 
   async savePlayback (roomId: string, playback: StoredPlayback): Promise<void> {
+    const token = this.fenceOf(roomId)
     await this.guard(async () => {
-      await this.db.update(rooms).set({ currentVideo: playback }).where(eq(rooms.id, roomId))
+      await this.db.update(rooms).set({ currentVideo: playback })
+        .where(token === undefined ? eq(rooms.id, roomId) : and(eq(rooms.id, roomId), eq(rooms.ownerToken, token)))
+    })
+  }
+
+  /**
+   * Cluster mode: takes the room for `nodeId` with the next fencing token (a takeover), and answers it; null
+   * when the room is not active. Called by the lease holder right after it won the room's lease.
+   */
+  async claimRoom (roomId: string, nodeId: string): Promise<number | null> {
+    return await this.guard(async () => {
+      const [row] = await this.db.update(rooms).set({ ownerNode: nodeId, ownerToken: sql`${rooms.ownerToken} + 1` })
+        .where(and(eq(rooms.id, roomId), eq(rooms.isActive, true)))
+        .returning({ token: rooms.ownerToken })
+      return row === undefined ? null : Number(row.token)
+    })
+  }
+
+  /** Cluster mode: the open rooms and the node each was last claimed by (the sweeper's view). */
+  async listOwners (): Promise<Array<{ id: string, ownerNode: string | null }>> {
+    return await this.guard(async () => await this.db.select({ id: rooms.id, ownerNode: rooms.ownerNode }).from(rooms).where(eq(rooms.isActive, true)))
+  }
+
+  /** Cluster mode: the newest seq of each of these rooms (the edges' periodic position check). */
+  async lastSeqs (roomIds: string[]): Promise<Map<string, number>> {
+    if (roomIds.length === 0) return new Map()
+    return await this.guard(async () => {
+      const result = await this.db.execute(sql`
+        select s.room_id, max(s.seq) as seq from room_stream s where s.room_id in (${sql.join(roomIds.map((id) => sql`${id}::uuid`), sql`, `)}) group by s.room_id`)
+      return new Map(rowsOf<{ room_id: string, seq: number | string }>(result).map((r) => [r.room_id, Number(r.seq)]))
     })
   }
 
@@ -353,6 +404,14 @@ export class RoomRepository implements RoomStore {
     })))
   }
 
+  /** Inside a transaction: the room's row locked, and FencedOutError unless this node's token is the room's. */
+  private async checkFence (tx: Tx, roomId: string): Promise<void> {
+    const token = this.fenceOf(roomId)
+    if (token === undefined) return
+    const held = await tx.execute(sql`select 1 from rooms where id = ${roomId}::uuid and owner_token = ${token}::bigint for update`)
+    if (rowsOf(held).length === 0) throw new FencedOutError(roomId)
+  }
+
   private async casHost (tx: Tx, roomId: string, change: HostChange, actorId: string): Promise<void> {
     const moved = await tx.update(rooms).set({ hostId: change.to })
       .where(and(eq(rooms.id, roomId), eq(rooms.hostId, change.from), eq(rooms.isActive, true)))
@@ -374,6 +433,21 @@ export class RoomRepository implements RoomStore {
       throw new ServiceUnavailableError(err)
     }
   }
+}
+
+interface OutcomeRow { ord: number | string, active: boolean, fenced_ok: boolean }
+
+/** One outcome per item of a batch, from the rows its statement returned (an item without a row: no room). */
+function outcomes (count: number, rows: OutcomeRow[]): ItemOutcome[] {
+  const result: ItemOutcome[] = Array.from({ length: count }, () => 'inactive')
+  for (const row of rows) result[Number(row.ord)] = !row.fenced_ok ? 'fenced' : row.active ? 'written' : 'inactive'
+  return result
+}
+
+/** A batched item's outcome as RoomStore answers it: written or not; fenced out throws. */
+function outcome (roomId: string, item: ItemOutcome): boolean {
+  if (item === 'fenced') throw new FencedOutError(roomId)
+  return item === 'written'
 }
 
 const streamColumns = {
