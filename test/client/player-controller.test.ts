@@ -11,8 +11,8 @@ const sample = (overrides: Partial<Observation> = {}): Observation => ({
 
 t.test('the rate correction is proportional to the drift, bounded, and zero only at zero drift', async (t) => {
   t.equal(correctedRate(0, 1, DEFAULT_TUNING), 1, 'no drift: the host rate')
-  t.equal(correctedRate(0.02, 1, DEFAULT_TUNING), 1 - 0.03, 'ahead by 20 ms: 3% slower (gain 1.5/s)')
-  t.equal(correctedRate(-0.02, 1, DEFAULT_TUNING), 1 + 0.03, 'behind: faster by as much')
+  t.equal(correctedRate(0.025, 1, DEFAULT_TUNING), 1 - 0.03, 'ahead by 25 ms: 3% slower (gain 1.2/s)')
+  t.equal(correctedRate(-0.025, 1, DEFAULT_TUNING), 1 + 0.03, 'behind: faster by as much')
   t.ok(correctedRate(0.001, 1, DEFAULT_TUNING) < 1, 'even 1 ms gets a correction: no dead band')
   t.equal(correctedRate(0.3, 2, DEFAULT_TUNING), 2 * 0.9, 'bounded at maxRateAdjust, relative to the host rate')
   t.equal(correctedRate(-0.3, 1, { ...DEFAULT_TUNING, maxRateAdjust: 0.05 }), 1.05)

@@ -6,7 +6,9 @@
  *   host_changed switches it (unless `mode` pins it).
  * - Host: sends host_sync, stamped with `at` (the server clock when the position was read), when playback
  *   starts (`playing`), pauses, finishes a seek, changes rate, stalls (`waiting`, sent as not playing) or loads
- *   a video, every `hostHeartbeatMs` while playing, and after every rejoin.
+ *   a video, every `hostHeartbeatMs` while playing, after every rejoin, and whenever its own position strays
+ *   more than `hostResyncThreshold` from what it last sent, extrapolated (a player starts moving some
+ *   milliseconds after it says `playing`, and its clock need not run at the wall clock's pace).
  * - Viewer: every `tickMs` (and at once on every change of the room's playback) compares its position with the
  *   host's, extrapolated on the server clock, and applies `decide` (controller.ts); sends playback_report every
  *   `reportMs` while the room has a playback state. Follows on its own through a lost connection (the last
@@ -32,6 +34,8 @@ export interface BindingOptions {
   reportMs?: number
   /** Host: ms between host_syncs while playing (default 5000). */
   hostHeartbeatMs?: number
+  /** Host: resync when the player is this far (s) from the room's extrapolated state (default 0.015). */
+  hostResyncThreshold?: number
   /** Local monotonic clock, ms (default performance.now-based). */
   now?: () => number
   timers?: Timers
@@ -77,6 +81,7 @@ export class PlayerBinding extends Emitter<BindingEvents> {
   private seekCount = 0
   private destroyed = false
   private lastSample: ViewerSample | undefined
+  private syncing = false
 
   constructor (private readonly room: RoomLike, target: PlayerAdapter | MediaElementLike, private readonly options: BindingOptions = {}) {
     super()
@@ -142,6 +147,7 @@ export class PlayerBinding extends Emitter<BindingEvents> {
       }
     }
     this.scheduleHeartbeat()
+    this.scheduleTick(this.options.tickMs ?? 250)
   }
 
   private onRoomChange (): void {
@@ -195,9 +201,10 @@ export class PlayerBinding extends Emitter<BindingEvents> {
 
   private sendSync (videoUrl: string, currentTime: number, isPlaying: boolean): void {
     if (!this.room.joined) return
+    this.syncing = true
     this.room.sync({ videoUrl, currentTime: Math.max(0, currentTime), isPlaying, playbackRate: this.player.playbackRate() }).catch((err: unknown) => {
       this.emit('error', err instanceof Error ? err : new Error(String(err)))
-    })
+    }).finally(() => { this.syncing = false })
     this.scheduleHeartbeat()
   }
 
@@ -215,10 +222,21 @@ export class PlayerBinding extends Emitter<BindingEvents> {
     this.cancelTick?.()
     this.cancelTick = this.timers.setTimeout(() => {
       this.cancelTick = undefined
-      if (this.destroyed || this.currentMode !== 'viewer') return
-      this.tick()
+      if (this.destroyed) return
+      if (this.currentMode === 'viewer') this.tick()
+      else this.checkHost()
       this.scheduleTick(this.options.tickMs ?? 250)
     }, ms)
+  }
+
+  /** Host: is the room still told where this player is? */
+  private checkHost (): void {
+    const player = this.player
+    const playback = this.room.playback
+    if (this.syncing || playback === null || player.seeking() || player.buffering() || player.paused()) return
+    const expected = this.room.expectedPosition()
+    if (expected === undefined || !playback.isPlaying) return
+    if (Math.abs(player.currentTime() - expected) > (this.options.hostResyncThreshold ?? 0.015)) this.syncNow()
   }
 
   /** Viewer: one sample and its decision. */

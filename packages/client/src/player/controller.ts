@@ -4,8 +4,9 @@
  *
  * Contracts:
  * - Small drift is corrected by the playback rate alone: `rate = hostRate × (1 − gain × drift)`, the correction
- *   bounded by `maxRateAdjust`. It is proportional all the way down to zero (no dead band), so a steady drift
- *   cannot build up unnoticed: any drift gets a correction that shrinks it.
+ *   bounded by `maxRateAdjust`, with `drift` smoothed over the last samples (`smoothing`) against the players'
+ *   jitter. It is proportional all the way down to zero (no dead band), so a steady drift cannot build up
+ *   unnoticed: any drift gets a correction that shrinks it.
  * - Drift above `seekThreshold` is corrected by one seek, aimed `seekLead` ahead of the host to make up for the
  *   time the seek itself takes; after each seek the first steady sample tells how far off the aim was and the
  *   lead is adjusted by it. No second seek within `seekCooldownMs`.
@@ -31,17 +32,23 @@ export interface SyncTuning {
   maxSeekLead: number
   /** False for players that cannot play at arbitrary rates (some embeds): drift is then corrected by seeks alone. */
   rateCorrection: boolean
+  /**
+   * Weight of each new sample in the drift the rate follows (an exponential average, 0-1]: players report their
+   * position with some jitter, and a rate that follows every wobble wobbles itself. 1: no smoothing.
+   */
+  smoothing: number
 }
 
 export const DEFAULT_TUNING: Readonly<SyncTuning> = Object.freeze({
   seekThreshold: 0.4,
-  gain: 1.5,
+  gain: 1.2,
   maxRateAdjust: 0.1,
   pausedTolerance: 0.04,
   seekCooldownMs: 1000,
   initialSeekLead: 0.05,
   maxSeekLead: 1,
-  rateCorrection: true
+  rateCorrection: true,
+  smoothing: 0.8
 })
 
 /** One sample: the player and the host's state, taken at the same instant. */
@@ -67,10 +74,12 @@ export interface FollowState {
   lastSeekAt: number | undefined
   /** A seek was made and its landing not yet measured. */
   measuringSeek: boolean
+  /** The smoothed drift (s) while following at rate, or undefined after anything else. */
+  smoothed: number | undefined
 }
 
 export const initialFollowState = (tuning: Pick<SyncTuning, 'initialSeekLead'> = DEFAULT_TUNING): FollowState =>
-  ({ seekLead: tuning.initialSeekLead, lastSeekAt: undefined, measuringSeek: false })
+  ({ seekLead: tuning.initialSeekLead, lastSeekAt: undefined, measuringSeek: false, smoothed: undefined })
 
 export type Decision =
   /** Leave the player alone (it is seeking or buffering). */
@@ -92,18 +101,18 @@ export function correctedRate (drift: number, hostRate: number, tuning: Pick<Syn
 
 export function decide (o: Observation, state: FollowState, tuning: SyncTuning = DEFAULT_TUNING): { decision: Decision, state: FollowState } {
   const drift = driftOf(o)
-  if (o.seeking) return { decision: { kind: 'hold', reason: 'seeking', drift }, state }
+  if (o.seeking) return { decision: { kind: 'hold', reason: 'seeking', drift }, state: { ...state, smoothed: undefined } }
   const coolingDown = state.lastSeekAt !== undefined && o.now - state.lastSeekAt < tuning.seekCooldownMs
 
   if (!o.hostPlaying) {
     if (Math.abs(drift) > tuning.pausedTolerance && !coolingDown) {
-      return { decision: { kind: 'seek', to: Math.max(0, o.expected), play: false, rate: o.hostRate, drift }, state: { ...state, lastSeekAt: o.now, measuringSeek: false } }
+      return { decision: { kind: 'seek', to: Math.max(0, o.expected), play: false, rate: o.hostRate, drift }, state: { ...state, lastSeekAt: o.now, measuringSeek: false, smoothed: undefined } }
     }
-    return { decision: { kind: 'follow', play: false, rate: o.hostRate, drift }, state }
+    return { decision: { kind: 'follow', play: false, rate: o.hostRate, drift }, state: { ...state, smoothed: undefined } }
   }
 
   // Buffering while it should play: its position is stuck; the seek (if still needed) comes once it moves again.
-  if (o.buffering && !o.paused) return { decision: { kind: 'hold', reason: 'buffering', drift }, state }
+  if (o.buffering && !o.paused) return { decision: { kind: 'hold', reason: 'buffering', drift }, state: { ...state, smoothed: undefined } }
 
   let next = state
   if (state.measuringSeek && !o.paused && !o.buffering) {
@@ -116,7 +125,9 @@ export function decide (o: Observation, state: FollowState, tuning: SyncTuning =
 
   if (Math.abs(drift) > (tuning.rateCorrection ? tuning.seekThreshold : Math.min(tuning.seekThreshold, 0.1)) && !coolingDown) {
     const to = Math.max(0, o.expected + next.seekLead * o.hostRate)
-    return { decision: { kind: 'seek', to, play: true, rate: o.hostRate, drift }, state: { ...next, lastSeekAt: o.now, measuringSeek: true } }
+    return { decision: { kind: 'seek', to, play: true, rate: o.hostRate, drift }, state: { ...next, lastSeekAt: o.now, measuringSeek: true, smoothed: undefined } }
   }
-  return { decision: { kind: 'follow', play: true, rate: correctedRate(drift, o.hostRate, tuning), drift }, state: next }
+  if (o.paused) return { decision: { kind: 'follow', play: true, rate: o.hostRate, drift }, state: { ...next, smoothed: undefined } }
+  const smoothed = next.smoothed === undefined ? drift : next.smoothed + tuning.smoothing * (drift - next.smoothed)
+  return { decision: { kind: 'follow', play: true, rate: correctedRate(smoothed, o.hostRate, tuning), drift }, state: { ...next, smoothed } }
 }
