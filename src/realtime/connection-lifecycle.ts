@@ -129,6 +129,7 @@ export class ConnectionLifecycle {
       // A cap or rate that was hit, or a token that could not be checked (identity provider unreachable), is
       // not a bad token: the client should retry after a delay.
       const retry = verdict?.error.code === 'SERVICE_UNAVAILABLE' || verdict?.error.code === 'RATE_LIMITED'
+      if (verdict?.error.code === 'RATE_LIMITED') metrics.errors.inc({ code: 'RATE_LIMITED', transport: 'ws' })
       socket.close(retry ? CLOSE_CODES.TRY_AGAIN_LATER : CLOSE_CODES.UNAUTHORIZED, (verdict?.error.message ?? 'unauthorized').slice(0, 120))
       return
     }

@@ -99,7 +99,7 @@ t.test('MAX_CONNECTIONS_PER_ADDRESS: an upgrade beyond it gets 1013; beyond twic
 
 t.test('connection attempts per address and per user are token buckets; a refusal is 1013', async (t) => {
   const clock = new FakeClock()
-  const { wsUrl } = await createTestApp(t, {
+  const { wsUrl, app } = await createTestApp(t, {
     listen: true,
     database,
     deps: { clock },
@@ -124,4 +124,6 @@ t.test('connection attempts per address and per user are token buckets; a refusa
   t.equal(await attempt('neighbour-3'), 'connected', 'the address bucket refills at 5 a minute')
   clock.advance(30_000)
   t.equal(await attempt('looper'), 'connected', 'the user bucket refills at 2 a minute')
+  const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body
+  t.match(metrics, /^errors_total\{code="RATE_LIMITED",transport="ws"\} 2$/m, 'both refusals are counted')
 })
