@@ -53,7 +53,23 @@ export class AddressConnections {
   }
 }
 
-/** The peer address as Fastify's request.ip reports it without trustProxy. */
+/** The client address the per-address limits count: the peer address, an IPv6 one as its /64 network. */
 export function addressOf (socket: Socket): string {
-  return socket.remoteAddress ?? 'unknown'
+  return limitedAddress(socket.remoteAddress ?? 'unknown')
+}
+
+/**
+ * An IPv6 address as its /64 network (`2001:db8:1:2::/64`): one subscriber, household or device is given a
+ * whole /64, so counting single IPv6 addresses would give one client 2^64 budgets. IPv4 addresses (also in
+ * their IPv6-mapped form, which is how a dual-stack server sees them) are counted one by one.
+ */
+export function limitedAddress (ip: string): string {
+  const address = ip.split('%')[0]!
+  if (!address.includes(':') || /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address)) return address
+  const [head = '', tail] = address.split('::')
+  const left = head === '' ? [] : head.split(':')
+  const right = tail === undefined || tail === '' ? [] : tail.split(':')
+  const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]
+  if (groups.length !== 8 || !groups.every((g) => /^[0-9a-f]{1,4}$/i.test(g))) return address
+  return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`
 }
