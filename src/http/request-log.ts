@@ -12,6 +12,10 @@
  * Names start after the query delimiter (the first `?` or `#`, as the router splits) and after every `&`,
  * and also after `;`, `?` and `#` inside the query: no parser reads a parameter there today, but one
  * configured to (find-my-way's useSemicolonDelimiter) must not turn a logged URL into a leak.
+ *
+ * Besides `req.url`, every string argument of a log call (a message such as Fastify's "Reply was already sent
+ * … in the "<url>" route") has its token parameters redacted the same way, their values ending at white space
+ * a quote, a comma or a parenthesis as well (no token contains them). Error objects are serialized as they are: none this app logs carries a request URL.
  */
 import type { FastifyRequest, FastifyServerOptions } from 'fastify'
 import type { Config } from '../config.js'
@@ -61,6 +65,14 @@ function strictDecode (text: string): string {
   }
 }
 
+/** Credential parameters inside free text: `?`, `#`, `&` or `;`, a name, `=`, a value. */
+const PARAMETER_IN_TEXT = /([?#&;])([^=&?#;\s"'<>]*)=([^&\s"'<>,)]*)/g
+
+export function redactCredentialsInText (text: string): string {
+  return text.replace(PARAMETER_IN_TEXT, (match, delimiter: string, name: string) =>
+    isCredentialName(name) ? `${delimiter}${name}=${REDACTED}` : match)
+}
+
 /** Fastify's default `req` log serializer, with credentials in the query string redacted. */
 export function requestLogSerializer (request: FastifyRequest): Record<string, unknown> {
   return {
@@ -77,5 +89,15 @@ export interface LogDestination { write (line: string): void }
 
 /** The app's own logger: JSON lines at LOG_LEVEL, to `stream` (stdout when undefined), URLs redacted. */
 export function loggerOptions (config: Pick<Config, 'logLevel'>, stream?: LogDestination): NonNullable<FastifyServerOptions['logger']> {
-  return { level: config.logLevel, serializers: { req: requestLogSerializer }, ...(stream === undefined ? {} : { stream }) }
+  return {
+    level: config.logLevel,
+    serializers: { req: requestLogSerializer },
+    hooks: {
+      logMethod (args, method) {
+        const redacted = args.map((arg: unknown) => typeof arg === 'string' ? redactCredentialsInText(arg) : arg) as typeof args
+        method.apply(this, redacted)
+      }
+    },
+    ...(stream === undefined ? {} : { stream })
+  }
 }

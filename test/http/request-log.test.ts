@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check'
 import t from 'tap'
-import { redactCredentials, REDACTED, requestLogSerializer } from '../../src/http/request-log.js'
+import { redactCredentials, redactCredentialsInText, REDACTED, requestLogSerializer } from '../../src/http/request-log.js'
 import { createTestApp } from '../helpers/app.js'
 import { signHs256, SECRET } from '../helpers/tokens.js'
 import { TestClient } from '../helpers/ws-client.js'
@@ -56,6 +56,13 @@ t.test('redactCredentials: any spelling of the name that decodes to token hides 
   t.same(logged, { method: 'GET', url: `/ws?%74oken=${REDACTED}`, host: 'h', remoteAddress: '127.0.0.1', remotePort: 1 })
 })
 
+t.test('redactCredentialsInText: URLs inside messages', async (t) => {
+  t.equal(redactCredentialsInText('Reply was already sent, did you forget to "return reply" in the "/ws?%74oken=eyJ.a.b&x=1" (GET) route?'),
+    `Reply was already sent, did you forget to "return reply" in the "/ws?%74oken=${REDACTED}&x=1" (GET) route?`)
+  t.equal(redactCredentialsInText('GET /ws?TOKEN=abc and /ws#token=def, done'), `GET /ws?TOKEN=${REDACTED} and /ws#token=${REDACTED}, done`)
+  t.equal(redactCredentialsInText('querystring/limit must be <= 100; a=b'), 'querystring/limit must be <= 100; a=b', 'other text is untouched')
+})
+
 t.test('the request log of a real app never carries the token', async (t) => {
   const lines: string[] = []
   const { app, wsUrl } = await createTestApp(t, {
@@ -81,6 +88,12 @@ t.test('the request log of a real app never carries the token', async (t) => {
     const urls = logged().filter((l) => l.msg === 'incoming request').map((l) => l.req?.url ?? '')
     t.ok(urls.length >= 8, `${urls.length} request lines`)
     t.ok(urls.every((u) => u.includes(REDACTED)), 'each carries the redaction mark')
+  })
+
+  t.test('a message that names a URL is redacted too', async (t) => {
+    app.log.warn(`Reply was already sent, did you forget to "return reply" in the "/ws?%74oken=${token}" (GET) route?`)
+    const last = logged().at(-1)
+    t.equal(last?.msg, `Reply was already sent, did you forget to "return reply" in the "/ws?%74oken=${REDACTED}" (GET) route?`)
   })
 
   t.test('no log line at all contains the token', async (t) => {
