@@ -14,8 +14,9 @@
  * configured to (find-my-way's useSemicolonDelimiter) must not turn a logged URL into a leak.
  *
  * Besides `req.url`, every string argument of a log call (a message such as Fastify's "Reply was already sent
- * … in the "<url>" route") has its token parameters redacted the same way, their values ending at white space
- * a quote, a comma or a parenthesis as well (no token contains them). Error objects are serialized as they are: none this app logs carries a request URL.
+ * … in the "<url>" route") has its token parameters redacted the same way, their values ending at white
+ * space, a quote, a comma or a parenthesis as well (no token contains them). Error objects are serialized as
+ * they are: the one that names a URL (FST_ERR_REP_ALREADY_SENT) is logged only after a route's programming error.
  */
 import type { FastifyRequest, FastifyServerOptions } from 'fastify'
 import type { Config } from '../config.js'
