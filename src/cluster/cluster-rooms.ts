@@ -175,8 +175,12 @@ export class ClusterRooms implements Ownership {
 
   // ---- the operations, routed ----
 
-  refusal (roomId: string, actor: Actor, permission: Permission): AppError | undefined {
-    return this.host.refusal(roomId, actor, permission)
+  /**
+   * No refusal before dispatch in cluster mode: this node may be about to take the room over, with members
+   * not yet re-attached; the owner checks every permission in the room's queue.
+   */
+  refusal (_roomId: string, _actor: Actor, _permission: Permission): AppError | undefined {
+    return undefined
   }
 
   async createAndJoin (actor: Actor, name: string, res: Responder): Promise<void> {
@@ -304,6 +308,7 @@ export class ClusterRooms implements Ownership {
       this.owners.set(roomId, this.nodeId)
       this.metrics.takeover()
       this.logger.info({ roomId, token }, 'room taken over')
+      this.reattachLocal(roomId)
       this.bus.publishCluster({ k: 'owner', room: roomId, node: this.nodeId })
       return true
     })()
@@ -433,11 +438,11 @@ export class ClusterRooms implements Ownership {
     }
     try {
       switch (header.op as Op) {
-        case 'join': await this.host.join(actor, roomId, args[0] as StreamPosition | undefined, res); break
+        case 'join': await this.host.join(actor, roomId, (args[0] ?? undefined) as StreamPosition | undefined, res); break
         case 'leave': await this.host.leave(actor, roomId, res); break
         case 'hostSync': await this.host.hostSync(actor, roomId, args[0] as HostSyncInput, res); break
         case 'transferHost': await this.host.transferHost(actor, roomId, String(args[0]), res); break
-        case 'chat': await this.host.chat(actor, roomId, String(args[0]), args[1] as string | undefined, res); break
+        case 'chat': await this.host.chat(actor, roomId, String(args[0]), (args[1] ?? undefined) as string | undefined, res); break
         case 'playbackReport': await this.host.playbackReport(actor, roomId, args[0] as PlaybackReport, res); break
         case 'disconnect': this.host.disconnect(actor); this.remote.delete(actor.connectionId); break
         case 'reattach': await this.host.reattach(actor, roomId); break
@@ -485,7 +490,11 @@ export class ClusterRooms implements Ownership {
       const userId = this.hub?.connectionUser(connectionId)
       if (userId === undefined) continue
       const actor = { connectionId, userId }
-      void this.run(roomId, 'reattach', actor, [], undefined, async () => { await this.host.reattach(actor, roomId) })
+      // This node's own members are queued in the room at once, before any request that follows the takeover.
+      const attached = this.owns(roomId)
+        ? this.host.reattach(actor, roomId)
+        : this.run(roomId, 'reattach', actor, [], undefined, async () => { await this.host.reattach(actor, roomId) })
+      void attached
         .catch((err: unknown) => {
           if (err instanceof AppError && err.code === 'NOT_IN_ROOM') this.detachLocal(roomId, connectionId)
           else this.logger.warn({ err, roomId, connectionId }, 're-attach after a takeover failed; the grace covers a retry')
@@ -513,7 +522,7 @@ export class ClusterRooms implements Ownership {
         this.owners.set(roomId, holder)
         continue
       }
-      if (await this.adopt(roomId).catch(() => false)) this.reattachLocal(roomId)
+      await this.adopt(roomId).catch(() => false)
     }
     for (const [connectionId, { nodeId, userId }] of this.remote) {
       if (this.presence.alive(nodeId)) continue

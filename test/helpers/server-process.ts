@@ -67,6 +67,8 @@ export interface HttpAnswer {
   /** The parsed JSON body (tests read any field of it), the raw text when it is not JSON, null when empty. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   body: any
+  /** The response headers, lower-case names. */
+  headers: Record<string, string>
 }
 
 export interface ServerOptions {
@@ -184,7 +186,7 @@ export class ServerProcess {
     } catch {
       // Not JSON: keep the text.
     }
-    return { status: response.status, body }
+    return { status: response.status, body, headers: Object.fromEntries(response.headers.entries()) }
   }
 
   /** The child's log and output, for assertion messages. */
