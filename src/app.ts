@@ -157,6 +157,9 @@ export async function buildApp (deps: AppDependencies): Promise<App> {
       reads
     })
   })
+  // Before the WebSocket plugin closes the sockets with 1012: hand the rooms over, so that the nodes the clients
+  // reconnect to serve them at once.
+  if (cluster !== undefined) app.addHook('preClose', async () => { await cluster!.handOver() })
   await registerRealtime(app, {
     rooms: router ?? rooms,
     host: rooms,

@@ -67,6 +67,11 @@ export class ClusterNode {
     await this.router.start()
   }
 
+  /** Hands this node's rooms over (before its sockets close with 1012). */
+  async handOver (): Promise<void> {
+    await this.router.handOver()
+  }
+
   async stop (): Promise<void> {
     await this.router.stop()
     await this.redis.close()

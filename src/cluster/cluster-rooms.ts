@@ -37,6 +37,9 @@ export const FORWARD_ACK_MS = 1000
 export const FORWARD_DONE_MS = 15_000
 /** How often a node checks the owners of rooms it has members in, and the nodes of its rooms' members. */
 export const WATCH_MS = 1000
+/** A request whose owner said "not mine" (a hand-over under way) looks again this many times, this far apart. */
+const MOVE_RETRIES = 5
+const MOVE_RETRY_MS = 150
 /** How often a node sweeps the database for open rooms whose owner is gone. */
 export const SWEEP_MS = 3000
 
@@ -109,16 +112,26 @@ export class ClusterRooms implements Ownership {
     every(5000, async () => { await this.broker.checkPositions() })
   }
 
-  /** Hands every room over and leaves the cluster (graceful stop). */
-  async stop (): Promise<void> {
+  /**
+   * Hands every room over (graceful stop, before the sockets close): each room's queued work finishes and its
+   * state is written, its lease released and the release announced, so that the nodes its members reconnect to
+   * take it at once.
+   */
+  async handOver (): Promise<void> {
+    if (this.stopping) return
     this.stopping = true
     for (const timer of this.timers) clearInterval(timer)
     this.leases.stop()
-    for (const roomId of this.host.roomIds()) {
+    await Promise.all(this.host.roomIds().map(async (roomId) => {
       await this.host.release(roomId)
       await this.leases.release(roomId)
       this.bus.publishCluster({ k: 'owner', room: roomId, node: null })
-    }
+    }))
+  }
+
+  /** Leaves the cluster. */
+  async stop (): Promise<void> {
+    await this.handOver()
     await this.presence.stop()
   }
 
@@ -261,9 +274,10 @@ export class ClusterRooms implements Ownership {
         await this.forward(owner, roomId, op, actor, args, res)
         return
       } catch (err) {
-        // The owner was not there or no longer serves the room: look again once.
-        if (attempt === 0 && err instanceof NotOwner) continue
-        throw err instanceof NotOwner ? new AppError('SERVICE_UNAVAILABLE', `room ${roomId} is moving between nodes; try again`) : err
+        // The owner was not there or no longer serves the room (a hand-over under way): look again, briefly.
+        if (!(err instanceof NotOwner)) throw err
+        if (attempt >= MOVE_RETRIES) throw new AppError('SERVICE_UNAVAILABLE', `room ${roomId} is moving between nodes; try again`)
+        await new Promise((resolve) => setTimeout(resolve, MOVE_RETRY_MS))
       }
     }
   }
