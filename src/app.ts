@@ -147,7 +147,7 @@ export async function buildApp (deps: AppDependencies): Promise<App> {
   app.decorateRequest('userId', '')
   await registerSecurity(app, { config, identify, docsPrefix: '/docs' })
   await registerDocs(app, { version: VERSION, metricsProtected: config.metricsToken !== undefined })
-  await app.register(opsRoutes, { database, metrics, ...(config.metricsToken === undefined ? {} : { metricsToken: config.metricsToken }) })
+  await app.register(opsRoutes, { database, metrics, ...(config.metricsToken === undefined ? {} : { metricsToken: config.metricsToken }), ...(cluster === undefined ? {} : { redisReady: () => cluster!.redis.ready }) })
   await app.register(async (authenticated) => {
     authenticated.addHook('onRequest', async (request) => {
       request.userId = (await identify(request)).userId

@@ -21,6 +21,8 @@ export interface OpsRoutesOptions {
   metrics: Metrics
   /** METRICS_TOKEN: when set, /metrics requires it as a bearer token. */
   metricsToken?: string
+  /** Cluster mode: whether Redis answers (a node that cannot reach it cannot prove it owns any room). */
+  redisReady?: () => boolean
 }
 
 /** The security scheme name /metrics declares in the OpenAPI document when METRICS_TOKEN is set. */
@@ -29,7 +31,7 @@ export const METRICS_SECURITY_SCHEME = 'metricsToken'
 const NoQuery = Type.Object({}, { additionalProperties: false })
 const PUBLIC: Array<Record<string, string[]>> = []
 
-export const opsRoutes: FastifyPluginAsyncTypebox<OpsRoutesOptions> = async (app, { database, metrics, metricsToken }) => {
+export const opsRoutes: FastifyPluginAsyncTypebox<OpsRoutesOptions> = async (app, { database, metrics, metricsToken, redisReady }) => {
   app.get('/healthz', {
     schema: {
       tags: ['operations'],
@@ -56,12 +58,15 @@ export const opsRoutes: FastifyPluginAsyncTypebox<OpsRoutesOptions> = async (app
       response: {
         200: documented(Type.Object({ status: Type.Literal('ready') }), 'The database answered within 2 s.', { ready: { summary: 'Ready', value: { status: 'ready' } } }),
         400: COMMON_ERRORS.unexpectedQuery,
-        503: errorResponse('The database did not answer within 2 s.', {
+        503: errorResponse('The database did not answer within 2 s (or, in cluster mode, Redis is unreachable).', {
           SERVICE_UNAVAILABLE: { summary: 'Database down', message: 'the database does not answer' }
         })
       }
     }
   }, async (request, reply) => {
+    if (redisReady !== undefined && !redisReady()) {
+      return await reply.status(503).send({ error: 'Service Unavailable', message: 'Redis is unreachable: this node cannot serve rooms until it is back', code: 'SERVICE_UNAVAILABLE' })
+    }
     try {
       await database.ping(2000)
       return { status: 'ready' as const }
