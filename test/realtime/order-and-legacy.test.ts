@@ -33,7 +33,7 @@ t.test('every member sees the room\'s events in one order', async (t) => {
   // Three senders interleave chat, sync, a join and a leave without waiting for each other.
   const late = await connect(t, 'ord-late')
   for (let i = 0; i < 30; i++) {
-    host.send('host_sync', { roomId, videoUrl: 'u', currentTime: i, isPlaying: true }, `h${i}`)
+    host.send('host_sync', { roomId, videoUrl: 'https://example.com/movie.mp4', currentTime: i, isPlaying: true }, `h${i}`)
     a.send('chat', { roomId, message: `a${i}` }, `a${i}`)
     b.send('chat', { roomId, message: `b${i}` }, `b${i}`)
     if (i === 10) late.send('join_room', { roomId }, 'late-join')
@@ -87,17 +87,17 @@ t.test('legacy 1-on-1 channels', async (t) => {
   await alice.request('sync', { chatId, videoUrl: 'https://example.com/v.mp4', currentTime: 4, isPlaying: true })
   t.equal(alice.received('warning').length, 1, 'one DEPRECATED warning per connection')
 
-  t.equal((await carol.request('sync', { chatId, videoUrl: 'u', currentTime: 1, isPlaying: true })).data.code, 'INVALID_CHAT_ID', 'a third user may not use the channel')
+  t.equal((await carol.request('sync', { chatId, videoUrl: 'https://example.com/movie.mp4', currentTime: 1, isPlaying: true })).data.code, 'INVALID_CHAT_ID', 'a third user may not use the channel')
   t.equal((await carol.request('chat', { chatId, message: 'eavesdrop' })).data.code, 'INVALID_CHAT_ID')
   for (const bad of ['alice--bob', 'sync-alice-bob', 'sync-alice--alice', 'sync---bob', 'sync-al ice--bob', 'sync-alice--']) {
-    t.equal((await alice.request('sync', { chatId: bad, videoUrl: 'u', currentTime: 1, isPlaying: true })).data.code, 'INVALID_CHAT_ID', bad)
+    t.equal((await alice.request('sync', { chatId: bad, videoUrl: 'https://example.com/movie.mp4', currentTime: 1, isPlaying: true })).data.code, 'INVALID_CHAT_ID', bad)
   }
   await carol.barrier()
   t.same(carol.events.filter((e) => e.type === 'sync' || e.type === 'chat'), [], 'the third user heard nothing')
 
   const dashed = await connect(t, 'x--y')
   const z = await connect(t, 'z')
-  await dashed.expect('sync', { chatId: 'sync-x--y--z', videoUrl: 'u', currentTime: 1, isPlaying: false }, 'ack')
+  await dashed.expect('sync', { chatId: 'sync-x--y--z', videoUrl: 'https://example.com/movie.mp4', currentTime: 1, isPlaying: false }, 'ack')
   t.equal((await z.nextOfType('sync')).channel, 'sync-x--y--z', 'user ids containing -- are split correctly')
 })
 
@@ -112,7 +112,7 @@ t.test('sync carrying roomId is host_sync, with the deprecation warning', async 
   const sync = await viewer.nextOfType('sync')
   t.equal(sync.channel, `room-${roomId}`)
   t.match(sync.data, { roomId, currentTime: 9 })
-  t.equal((await viewer.request('sync', { roomId, videoUrl: 'u', currentTime: 1, isPlaying: true })).data.code, 'NOT_HOST', 'still host only')
+  t.equal((await viewer.request('sync', { roomId, videoUrl: 'https://example.com/movie.mp4', currentTime: 1, isPlaying: true })).data.code, 'NOT_HOST', 'still host only')
 })
 
 t.test('metrics count connections, messages, errors, refusals and legacy use', async (t) => {
@@ -120,7 +120,7 @@ t.test('metrics count connections, messages, errors, refusals and legacy use', a
   const roomId = (await host.expect('create_room', { roomName: 'metrics' }, 'room_created')).data.room.id as string
   const viewer = await connect(t, 'm-v')
   await viewer.expect('join_room', { roomId }, 'room_joined')
-  await viewer.request('host_sync', { roomId, videoUrl: 'u', currentTime: 1, isPlaying: true })
+  await viewer.request('host_sync', { roomId, videoUrl: 'https://example.com/movie.mp4', currentTime: 1, isPlaying: true })
   const text = (await app.inject({ method: 'GET', url: '/metrics' })).body
   t.match(text, /^ws_connections \d+/m)
   t.match(text, /^rooms_open [1-9]\d*/m)
