@@ -160,8 +160,15 @@ export class RoomHost {
   async closeRoom (roomId: string, userId: string): Promise<void> {
     roomId = canonicalRoomId(roomId)
     await this.queue.run(roomId, async () => {
-      const room = this.rooms.get(roomId) ?? await this.resolve(roomId, { closed: 'allow' })
-      if (room === undefined) return // closed already; resolve() checked that the caller hosted it
+      let room = this.rooms.get(roomId)
+      if (room === undefined) {
+        const record = await this.store.findRoom(roomId)
+        if (record === null) throw roomNotFound(roomId)
+        if (record.hostId !== userId) throw new AppError('NOT_HOST', `only the host of room ${roomId} may close it`)
+        if (!record.isActive) return // closed already: DELETE is idempotent for its host
+        room = await this.resolve(roomId, { closed: 'allow' })
+        if (room === undefined) return
+      }
       await this.refresh(room)
       if (!this.rooms.has(roomId)) return // the refresh found it closed
       if (room.hostId !== userId) throw new AppError('NOT_HOST', `only the host of room ${roomId} may close it`)
