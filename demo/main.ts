@@ -51,7 +51,8 @@ async function connect (): Promise<WatchPartyClient> {
   if (handle.client !== undefined) return handle.client
   localStorage.setItem('watch-party-user', userId)
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:'
-  const client = new WatchPartyClient({ url: `${scheme}//${location.host}/ws`, userId })
+  // A watch party wants its viewers back within seconds of a restart: backoff capped at 4 s (jitter spreads them).
+  const client = new WatchPartyClient({ url: `${scheme}//${location.host}/ws`, userId, backoff: { maxDelayMs: 4000 } })
   handle.client = client
   const connection = $('connection')
   client.on('state', ({ state }) => {

@@ -77,7 +77,7 @@ t.test('above the threshold: one seek, aimed ahead by the lead; then a cooldown;
 t.test('buffering holds; a paused host pauses the viewer and seeks only beyond a frame', async (t) => {
   const state = initialFollowState()
   t.match(decide(sample({ position: 20, buffering: true }), state).decision, { kind: 'hold', reason: 'buffering' }, 'stuck on data: no seek, no rate change')
-  t.match(decide(sample({ hostPlaying: false, position: 30.02 }), state).decision, { kind: 'follow', play: false, rate: 1 }, 'within a frame: pause where it is')
+  t.match(decide(sample({ hostPlaying: false, position: 30.015 }), state).decision, { kind: 'follow', play: false, rate: 1 }, 'within half a frame: pause where it is')
   t.match(decide(sample({ hostPlaying: false, position: 30.3 }), state).decision, { kind: 'seek', to: 30, play: false }, 'further: to the host frame')
   t.match(decide(sample({ hostPlaying: false, position: 30.3, seeking: true }), state).decision, { kind: 'hold' })
   t.match(decide(sample({ paused: true, position: 30.1 }), state).decision, { kind: 'follow', play: true }, 'a paused viewer of a playing host plays')

@@ -43,7 +43,7 @@ export const DEFAULT_TUNING: Readonly<SyncTuning> = Object.freeze({
   seekThreshold: 0.4,
   gain: 1.2,
   maxRateAdjust: 0.1,
-  pausedTolerance: 0.04,
+  pausedTolerance: 0.02,
   seekCooldownMs: 1000,
   initialSeekLead: 0.05,
   maxSeekLead: 1,
