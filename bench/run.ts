@@ -11,6 +11,7 @@ import { readFileSync, mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, release, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { TargetKind } from './lib/clients.js'
+import { ClusterBench } from './lib/cluster.js'
 import { parseOptions, type Options, type Scenario } from './lib/options.js'
 import { killAllChildren, ROOT, spawnNode, stopChild } from './lib/proc.js'
 import { bottlenecks, checkTargets, renderMarkdown, type BenchResults, type Machine, type TargetResults } from './lib/report.js'
@@ -176,8 +177,22 @@ async function main (): Promise<number> {
   }
   log(`bench${options.quick ? ' --quick' : ''}: ${options.targets.map((t) => TARGET_LABELS[t]).join(', ')}; ${options.scenarios.join(', ')}; database: ${db.description}`)
   try {
-    workers = await startWorkers(options)
-    for (const kind of options.targets) results.targets[kind] = await runTarget(kind, options, workers, db)
+    if (options.scenarios.some((s) => s !== 'cluster')) {
+      workers = await startWorkers(options)
+      for (const kind of options.targets) results.targets[kind] = await runTarget(kind, options, workers, db)
+    }
+    if (options.scenarios.includes('cluster')) {
+      log('\n== cluster: ours and Socket.IO on two nodes each, one Redis; kill -9 failovers ==')
+      const started = performance.now()
+      if (db.env.DATABASE_URL === undefined) {
+        log('  skipped: cluster mode needs PostgreSQL (set DATABASE_URL)')
+      } else {
+        results.cluster = await new ClusterBench(options, options.redisUrl, log).run().catch((err: unknown) => ({
+          redisVersion: '?', redisPid: -1, adapterVersion: '?', fanout: [], failover: [], errors: { cluster: (err as Error).message }
+        }))
+      }
+      log(`  cluster done in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+    }
   } finally {
     await Promise.all(workers.map(async (w) => {
       await w.call('exit', {}, 5000).catch(() => {})
@@ -195,12 +210,13 @@ async function main (): Promise<number> {
   const markdown = renderMarkdown(results)
   const outDir = resolve(ROOT, options.outDir)
   mkdirSync(outDir, { recursive: true })
-  const base = options.quick ? 'quick' : 'latest'
+  // Only the cluster scenario (`npm run bench:cluster`): its own file, so that latest.* keeps the full run.
+  const base = options.quick ? 'quick' : options.scenarios.every((s) => s === 'cluster') ? 'cluster' : 'latest'
   writeFileSync(join(outDir, `${base}.md`), `${markdown}\n`)
   writeFileSync(join(outDir, `${base}.json`), `${JSON.stringify(results, null, 2)}\n`)
   log(`\n${markdown}`)
   log(`written to ${join(options.outDir, `${base}.md`)} and ${base}.json in ${results.durationSeconds.toFixed(1)} s`)
-  const failed = Object.values(results.targets).some((t) => Object.keys(t.errors).length > 0)
+  const failed = Object.values(results.targets).some((t) => Object.keys(t.errors).length > 0) || Object.keys(results.cluster?.errors ?? {}).length > 0
   return failed ? 1 : 0
 }
 

@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import type { TargetKind } from './clients.js'
 
-export const SCENARIOS = ['fanout', 'saturation', 'idle', 'join', 'rest'] as const
+export const SCENARIOS = ['fanout', 'saturation', 'idle', 'join', 'rest', 'cluster'] as const
 export type Scenario = typeof SCENARIOS[number]
 export const TARGETS: readonly TargetKind[] = ['ours', 'bare', 'socketio']
 
@@ -47,12 +47,22 @@ export interface Options {
   logLevel: string
   outDir: string
   deadlineMinutes: number
+  /** Cluster scenario (bench/lib/cluster.ts): room shape, sync rates, failover leases and kill -9 runs per lease. */
+  clusterShape: RoomShape
+  clusterHz: number[]
+  clusterLeaseMs: number[]
+  clusterFailovers: number
+  redisUrl: string
 }
 
 const USAGE = `npm run bench -- [flags]
   --quick                 seconds of load per server (CI); writes bench/results/quick.{md,json}
   --targets LIST          ours,bare,socketio (default all)
-  --scenarios LIST        fanout,saturation,idle,join,rest (default all)
+  --scenarios LIST        fanout,saturation,idle,join,rest,cluster (default all; --quick leaves cluster out)
+  --cluster-shape RxV     cluster fan-out rooms (default 10x100), host on node A, viewers half on A, half on B
+  --cluster-hz LIST       cluster fan-out sync rates per room (default 4,32)
+  --cluster-lease-ms LIST ROOM_LEASE_MS of the kill -9 failover runs (default 2000,5000)
+  --cluster-failovers N   kill -9 runs per lease (default 5); the cluster needs DATABASE_URL (Redis: BENCH_REDIS_URL, default 127.0.0.1:6379)
   --fanout LIST           room shapes RxV, e.g. 10x100,1x1000
   --duration S            seconds per fan-out run
   --sync-hz N / --chat-hz N   per room (default 4 / 1)
@@ -78,6 +88,14 @@ function shapes (text: string): RoomShape[] {
     const match = /^(\d+)x(\d+)$/.exec(s.trim())
     if (match === null) throw new Error(`room shape ${JSON.stringify(s)} is not RxV (e.g. 10x100)`)
     return { rooms: Number(match[1]), viewers: Number(match[2]) }
+  })
+}
+
+function numbers (text: string, what: string): number[] {
+  return text.split(',').map((s) => {
+    const value = Number(s.trim())
+    if (!Number.isFinite(value) || value <= 0) throw new Error(`--${what} ${JSON.stringify(s)} must be a positive number`)
+    return value
   })
 }
 
@@ -115,7 +133,11 @@ export function parseOptions (argv: string[]): Options {
       profile: { type: 'boolean', default: false },
       nice: { type: 'string' },
       'log-level': { type: 'string' },
-      out: { type: 'string' }
+      out: { type: 'string' },
+      'cluster-shape': { type: 'string' },
+      'cluster-hz': { type: 'string' },
+      'cluster-lease-ms': { type: 'string' },
+      'cluster-failovers': { type: 'string' }
     }
   })
   if (values.help === true) {
@@ -134,7 +156,7 @@ export function parseOptions (argv: string[]): Options {
     quick,
     render: values.render,
     targets: values.targets === undefined ? [...TARGETS] : list(values.targets, TARGETS, 'target'),
-    scenarios: values.scenarios === undefined ? [...SCENARIOS] : list(values.scenarios, SCENARIOS, 'scenario'),
+    scenarios: values.scenarios === undefined ? SCENARIOS.filter((s) => !quick || s !== 'cluster') : list(values.scenarios, SCENARIOS, 'scenario'),
     fanout: shapes(values.fanout ?? (quick ? '2x25' : '10x100,1x1000')),
     fanoutSeconds: n('duration', 1, 10, 0.1),
     syncHz: n('sync-hz', 4, 4, 0.1),
@@ -160,7 +182,12 @@ export function parseOptions (argv: string[]): Options {
     nice: values.nice === undefined ? 0 : Number(values.nice),
     logLevel: values['log-level'] ?? 'warn',
     outDir: values.out ?? 'bench/results',
-    deadlineMinutes: quick ? 5 : 60
+    deadlineMinutes: quick ? 5 : 60,
+    clusterShape: shapes(values['cluster-shape'] ?? (quick ? '2x10' : '10x100'))[0]!,
+    clusterHz: numbers(values['cluster-hz'] ?? (quick ? '4' : '4,32'), 'cluster-hz'),
+    clusterLeaseMs: numbers(values['cluster-lease-ms'] ?? (quick ? '2000' : '2000,5000'), 'cluster-lease-ms'),
+    clusterFailovers: n('cluster-failovers', 1, 5),
+    redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
   }
   if (options.genProcs > Math.max(1, availableParallelism() * 4)) throw new Error('--gen-procs is far above the number of cores')
   if (!Number.isInteger(options.nice) || options.nice < -20 || options.nice > 19) throw new Error('--nice must be a whole number from -20 to 19')

@@ -3,6 +3,7 @@
  * against them, and where the load generator rather than a server set the limit.
  */
 import type { TargetKind } from './clients.js'
+import { renderCluster, type ClusterResults } from './cluster.js'
 import type { Options } from './options.js'
 import type { FanoutResult, IdleResult, JoinResult, RestResult, SaturationResult, SaturationStep } from './scenarios.js'
 import { TARGET_LABELS } from './targets.js'
@@ -38,6 +39,8 @@ export interface BenchResults {
   versions: Record<string, string>
   options: Options
   targets: Partial<Record<TargetKind, TargetResults>>
+  /** The cluster scenario (two nodes on one Redis, and kill -9 failovers), when it ran. */
+  cluster?: ClusterResults
   checks: Check[]
   bottlenecks: string[]
 }
@@ -257,15 +260,16 @@ export function renderMarkdown (results: BenchResults): string {
     (m.cpuPressureAtStart === undefined ? '' : `CPU pressure ${m.cpuPressureAtStart} % (time some task waited for a core, last minute) at start. `) +
     `Our server's database: ${results.database}. ${results.options.genProcs} load-generator process(es)${results.options.nice === 0 ? '' : `; servers and generators at nice ${results.options.nice}`}. ` +
     `${Object.entries(results.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`, '')
-  out.push('↑ higher is better, ↓ lower is better; ratios are ours divided by the baseline. CPU is percent of one core.', '')
-  out.push(renderTable(results), '')
+  const perTarget = Object.keys(results.targets).length > 0
+  if (perTarget) out.push('↑ higher is better, ↓ lower is better; ratios are ours divided by the baseline. CPU is percent of one core.', '', renderTable(results), '')
   if (results.checks.length > 0) {
     out.push('## Targets', '', '| target | measured | met |', '|---|---|---|')
     for (const c of results.checks) out.push(`| ${c.target} | ${c.value} | ${c.met === null ? 'n/a' : c.met ? 'yes' : '**no**'} |`)
     out.push('')
   }
-  out.push('## Where the load generator or the shared machine, not the server, set the number', '')
-  out.push(...(results.bottlenecks.length === 0 ? ['Nowhere: the load generator stayed below 85 % of a core in every run.'] : results.bottlenecks.map((l) => `- ${l}`)), '')
+  if (perTarget) out.push('## Where the load generator or the shared machine, not the server, set the number', '')
+  if (perTarget) out.push(...(results.bottlenecks.length === 0 ? ['Nowhere: the load generator stayed below 85 % of a core in every run.'] : results.bottlenecks.map((l) => `- ${l}`)), '')
+  if (results.cluster !== undefined) out.push(...renderCluster(results.cluster))
   const errors = KINDS.flatMap((k) => Object.entries(results.targets[k]?.errors ?? {}).map(([s, e]) => `- ${TARGET_LABELS[k]}, ${s}: ${e.split('\n')[0] ?? ''}`))
   if (errors.length > 0) out.push('## Failed scenarios', '', ...errors, '')
   return out.join('\n')

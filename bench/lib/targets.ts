@@ -107,7 +107,7 @@ function isAlive (pid: number): boolean {
  * Our server's environment: every rate, size and count limit at its maximum (so that the flood limits of the
  * abuse protections do not throttle the load), big rooms allowed, no reconnect grace (disconnects settle at once).
  */
-function oursEnv (options: Options, database: DatabaseSetup): Record<string, string> {
+export function oursEnv (options: Options, database: DatabaseSetup): Record<string, string> {
   const env: Record<string, string> = {}
   for (const rule of Object.values(INT_VARIABLES) as Array<{ name: string, max: number }>) {
     if (rule.name === 'DATABASE_POOL_MAX') continue
