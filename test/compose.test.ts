@@ -17,6 +17,10 @@ interface Service {
   depends_on?: Record<string, { condition?: string }> | string[]
   healthcheck?: { test?: string | string[], interval?: string, retries?: number }
   ports?: string[]
+  expose?: Array<string | number>
+  command?: string[]
+  volumes?: string[]
+  deploy?: { replicas?: number }
 }
 
 const compose = parse(read('docker-compose.yml')) as { services?: Record<string, Service> }
@@ -70,7 +74,32 @@ t.test('the app service is built here, waits for a healthy Postgres and checks /
   t.equal((dependsOn as Record<string, { condition?: string }> | undefined)?.[postgresName ?? '']?.condition, 'service_healthy')
   t.match(healthTest(app), /\/healthz/)
   t.match(healthTest(app), new RegExp(`:${loadConfig(resolvedEnvironment(app)).port}/healthz`), 'on the port the app listens on')
-  t.ok(app?.ports?.some((p) => String(p).endsWith(':3000')), 'the API is published on 3000')
+  t.same(app?.ports ?? [], [], 'the replicas publish no port: the load balancer is the way in')
+  t.ok(app?.expose?.map(String).includes('3000'), 'they listen on 3000 inside the network')
+})
+
+const [redisName, redis] = Object.entries(services).find(([, s]) => /^redis:7(\.|-|$)/.test(s.image ?? '')) ?? []
+const [lbName, lb] = Object.entries(services).find(([, s]) => /^nginx:/.test(s.image ?? '')) ?? []
+
+t.test('cluster mode: Redis without persistence, two replicas on it, nginx in front with the shipped configuration', async (t) => {
+  t.type(redisName, 'string', 'a service runs redis:7')
+  t.same(redis?.command, ['redis-server', '--save', '', '--appendonly', 'no'], 'Redis keeps nothing on disk (PostgreSQL is the truth)')
+  t.match(healthTest(redis), /redis-cli ping/)
+  t.equal(app?.deploy?.replicas, 2, 'two replicas of the server')
+  const dependsOn = app?.depends_on as Record<string, { condition?: string }> | undefined
+  t.equal(dependsOn?.[redisName ?? '']?.condition, 'service_healthy', 'the app waits for a healthy Redis too')
+  const config = loadConfig(resolvedEnvironment(app))
+  t.ok(config.cluster !== undefined, 'REDIS_URL is set: cluster mode')
+  t.equal(new URL(config.cluster?.redisUrl ?? 'redis://invalid').hostname, redisName, 'pointing at the redis service')
+  t.type(lbName, 'string', 'a load balancer service runs nginx')
+  t.ok(lb?.volumes?.includes('./deploy/nginx.conf:/etc/nginx/nginx.conf:ro'), 'with deploy/nginx.conf, the file the load-balancer test runs')
+  t.ok(lb?.ports?.some((p) => String(p) === '3000:80'), 'published on 3000')
+  t.equal((lb?.depends_on as Record<string, { condition?: string }> | undefined)?.[appName ?? '']?.condition, 'service_healthy')
+  const nginx = read('deploy/nginx.conf')
+  t.match(nginx, new RegExp(`server ${appName ?? 'app'}:${config.port}\\b`), 'the upstream is the app service on the port it listens on')
+  t.match(nginx, /listen 80;/, 'nginx listens where compose publishes it')
+  t.match(nginx, /proxy_set_header Upgrade \$http_upgrade;/, 'WebSocket upgrades pass through')
+  t.notMatch(nginx, /^\s*(ip_hash|sticky|hash)\b/m, 'no sticky sessions: any node serves any client')
 })
 
 t.test('every variable the app service sets is one src/config.ts reads', async (t) => {
