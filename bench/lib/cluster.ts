@@ -35,9 +35,12 @@ import { oursEnv, prepareDatabase, type DatabaseSetup } from './targets.js'
 
 export type ClusterKind = 'ours' | 'socketio'
 export const CLUSTER_LABELS: Record<ClusterKind, string> = { ours: 'ours, 2 nodes', socketio: 'Socket.IO + redis-adapter, 2 nodes' }
+const SINGLE_LABELS: Record<ClusterKind, string> = { ours: 'ours, 1 process', socketio: 'Socket.IO, 1 process' }
+/** "ours, 2 nodes" or, for the one-process reference run of the same load, "ours, 1 process". */
+export const labelOf = (kind: ClusterKind, nodes: number): string => nodes === 1 ? SINGLE_LABELS[kind] : CLUSTER_LABELS[kind]
 
 export interface ClusterCpu {
-  /** Percent of one core, per node (A, B). */
+  /** Percent of one core, per node (A, B; only A on one process). */
   nodes: number[]
   redis: number
   /** The same Redis over a window of the same length before the nodes started (others' traffic, heartbeats). */
@@ -49,6 +52,8 @@ export interface ClusterCpu {
 
 export interface ClusterFanoutResult {
   kind: ClusterKind
+  /** 2: the cluster; 1: the same load on one process without Redis (ours without REDIS_URL, Socket.IO in memory), for reference. */
+  nodes: number
   rooms: number
   viewers: number
   seconds: number
@@ -62,10 +67,10 @@ export interface ClusterFanoutResult {
   latency: Summary
   /** Viewers (and the host's chat echo) on node A, the host's node. */
   sameNodeLatency: Summary
-  /** Viewers on node B: every delivery crossed Redis. */
-  crossNodeLatency: Summary
+  /** Viewers on node B: every delivery crossed Redis (null on one process). */
+  crossNodeLatency: Summary | null
   cpu: ClusterCpu
-  /** Server-side CPU time per delivery in µs: both nodes only, and nodes + Redis (+ PostgreSQL for ours). */
+  /** Server-side CPU time per delivery in µs: the nodes only, and nodes + Redis (cluster only) + PostgreSQL (ours). */
   usPerDelivery: { nodes: number, all: number }
 }
 
@@ -170,11 +175,13 @@ export class ClusterBench {
     }
     try {
       for (const kind of ['ours', 'socketio'] as const) {
-        await step(`fan-out ${CLUSTER_LABELS[kind]}`, async () => {
-          results.fanout.push(...await this.fanout(kind, redisPid))
-        })
+        for (const nodes of [1, 2]) {
+          await step(`fan-out ${labelOf(kind, nodes)}`, async () => {
+            results.fanout.push(...await this.fanout(kind, nodes, redisPid))
+          })
+        }
       }
-      for (const leaseMs of this.options.clusterLeaseMs) {
+      for (const leaseMs of this.options.clusterFailovers > 0 ? this.options.clusterLeaseMs : []) {
         await step(`failover, ROOM_LEASE_MS ${leaseMs}`, async () => {
           results.failover.push(await this.failover(leaseMs))
         })
@@ -187,18 +194,21 @@ export class ClusterBench {
 
   // ---- fan-out ----
 
-  private async fanout (kind: ClusterKind, redisPid: number): Promise<ClusterFanoutResult[]> {
+  private async fanout (kind: ClusterKind, nodeCount: number, redisPid: number): Promise<ClusterFanoutResult[]> {
     const { options } = this
     const shape = options.clusterShape
+    const single = nodeCount === 1
     const prefix = this.prefix(kind)
     const database = kind === 'ours' ? await this.database() : undefined
     // Redis over an idle window as long as one measurement, before the nodes exist: what others cost it.
     const idleWindow = new CpuWindow(() => [redisPid])
     await idleWindow.begin()
-    await sleep(Math.min(options.fanoutSeconds, 10) * 1000)
-    const redisIdle = await idleWindow.end()
-    const [a, b] = await Promise.all(['a', 'b'].map(async (n) => await this.startNode(kind, `${kind}-${n}`, prefix, database, {})))
-    this.log(`  ${CLUSTER_LABELS[kind]}: nodes on ${a!.port} and ${b!.port}; Redis idle window ${redisIdle} %`)
+    if (!single) await sleep(Math.min(options.fanoutSeconds, 10) * 1000)
+    const redisIdle = single ? NaN : await idleWindow.end()
+    const nodes = await Promise.all((single ? ['solo'] : ['a', 'b']).map(async (n) => await this.startNode(kind, `${kind}-${n}`, prefix, database, {}, single)))
+    const [a] = nodes
+    const b = nodes[1] ?? a
+    this.log(`  ${labelOf(kind, nodeCount)}: ${single ? `one process on ${a!.port}` : `nodes on ${a!.port} and ${b!.port}; Redis idle window ${redisIdle} %`}`)
     const [w0, w1] = await this.startWorkers(2)
     const wire = kind === 'ours' ? 'ours' : 'socketio'
     await w0!.call('target', { kind: wire, port: a!.port })
@@ -213,9 +223,9 @@ export class ClusterBench {
     const pgPids = database === undefined ? undefined : backendsOf(database)
     const out: ClusterFanoutResult[] = []
     for (const syncHz of options.clusterHz) {
-      const r = await this.measure(kind, [a!, b!], [w0!, w1!], redisPid, pgPids, syncHz, redisIdle)
+      const r = await this.measure(kind, nodes, [w0!, w1!], redisPid, pgPids, syncHz, redisIdle)
       out.push(r)
-      this.log(`  ${CLUSTER_LABELS[kind]} ${shape.rooms}x${shape.viewers} at ${syncHz} Hz: p50 ${r.latency.p50} / p99 ${r.latency.p99} ms (same node p99 ${r.sameNodeLatency.p99}, cross-node p99 ${r.crossNodeLatency.p99}), ${r.deliveriesPerSec} deliveries/s (${(r.deliveredRatio * 100).toFixed(2)} %), CPU nodes ${r.cpu.nodes.join('+')} %, Redis ${r.cpu.redis} % (idle ${r.cpu.redisIdle} %), Postgres ${r.cpu.postgres ?? '–'} %; ${r.usPerDelivery.nodes} µs/delivery on the nodes, ${r.usPerDelivery.all} with Redis${kind === 'ours' ? ' and Postgres' : ''}`)
+      this.log(`  ${labelOf(kind, nodeCount)} ${shape.rooms}x${shape.viewers} at ${syncHz} Hz: p50 ${r.latency.p50} / p99 ${r.latency.p99} ms (node A p99 ${r.sameNodeLatency.p99}, cross-node p99 ${r.crossNodeLatency?.p99 ?? '–'}), ${r.deliveriesPerSec} deliveries/s (${(r.deliveredRatio * 100).toFixed(2)} %), CPU nodes ${r.cpu.nodes.join('+')} %, Redis ${r.cpu.redis} % (idle ${r.cpu.redisIdle} %), Postgres ${r.cpu.postgres ?? '–'} %; ${r.usPerDelivery.nodes} µs/delivery on the nodes, ${r.usPerDelivery.all} with Redis${kind === 'ours' ? ' and Postgres' : ''}`)
       await sleep(1000)
     }
     return out
@@ -247,9 +257,10 @@ export class ClusterBench {
     for (const h of perWorker) total.merge(h.toJSON())
     const perSec = total.count / seconds
     const nodesSum = nodesPct.reduce((s, x) => s + x, 0)
-    const allPct = nodesSum + redisPct + (pgPct ?? 0)
+    const allPct = nodesSum + (nodes.length > 1 ? redisPct : 0) + (pgPct ?? 0)
     return {
       kind,
+      nodes: nodes.length,
       rooms: shape.rooms,
       viewers: shape.viewers,
       seconds,
@@ -262,7 +273,7 @@ export class ClusterBench {
       deliveriesPerSec: Math.round(perSec),
       latency: total.summaryMs(),
       sameNodeLatency: perWorker[0]!.summaryMs(),
-      crossNodeLatency: perWorker[1]!.summaryMs(),
+      crossNodeLatency: nodes.length > 1 ? perWorker[1]!.summaryMs() : null,
       cpu: { nodes: nodesPct, redis: redisPct, redisIdle, postgres: pgPct, generators: genPct },
       usPerDelivery: { nodes: usPer(nodesSum, perSec), all: usPer(allPct, perSec) }
     }
@@ -369,7 +380,8 @@ export class ClusterBench {
     return db
   }
 
-  private async startNode (kind: ClusterKind, name: string, prefix: string, database: DatabaseSetup | undefined, extra: Record<string, string>): Promise<Node> {
+  /** A node of the cluster, or (`single`) the same server as one process without Redis. */
+  private async startNode (kind: ClusterKind, name: string, prefix: string, database: DatabaseSetup | undefined, extra: Record<string, string>, single = false): Promise<Node> {
     const { options } = this
     const port = await freePort()
     const logDir = resolve(ROOT, options.outDir, 'logs')
@@ -380,15 +392,15 @@ export class ClusterBench {
       PORT: String(port),
       HOST: '127.0.0.1',
       HEARTBEAT_MS: String(options.heartbeatMs),
-      REDIS_URL: this.redisUrl,
-      REDIS_PREFIX: prefix,
-      ...(kind === 'ours' && database !== undefined ? { ...oursEnv(options, database), NODE_ID: name } : {}),
+      ...(single ? {} : { REDIS_URL: this.redisUrl, REDIS_PREFIX: prefix }),
+      ...(kind === 'ours' && database !== undefined ? { ...oursEnv(options, database), ...(single ? {} : { NODE_ID: name }) } : {}),
       ...extra
     }
+    if (single) delete env.REDIS_URL
     if (kind !== 'ours') delete env.DATABASE_URL
     let head = ''
     const child = spawnNode({
-      script: SCRIPTS[kind],
+      script: single && kind === 'socketio' ? 'bench/servers/socketio.ts' : SCRIPTS[kind],
       env,
       nice: options.nice,
       output: (chunk) => {
@@ -493,28 +505,29 @@ const f = (v: number | null | undefined): string => {
 export function renderCluster (c: ClusterResults): string[] {
   const out: string[] = ['## Cluster: two nodes on one Redis', '']
   out.push(`Each room's host on node A, its viewers half on A and half on B; one load-generator process per node. ` +
+    'The "1 process" columns are the same load, the same two load generators, on one process without Redis (ours without REDIS_URL, Socket.IO with its in-memory adapter): what going to two nodes costs per delivery. ' +
     `CPU is percent of one core over the measured window; "all" adds the redis-server process (Redis ${c.redisVersion}, pid ${c.redisPid}) and, for ours, ` +
     'the PostgreSQL backends of the run\'s database. The machine\'s Redis is shared: its CPU is a delta over the window and includes other ' +
     `clients' traffic ("Redis idle" is the same Redis over an equal window before the nodes started). Socket.IO uses @socket.io/redis-adapter ${c.adapterVersion}.`, '')
   if (c.fanout.length > 0) {
     const cols = c.fanout
-    out.push(`| measurement | ${cols.map((r) => `${CLUSTER_LABELS[r.kind]}, ${r.rooms}×${r.viewers} at ${r.syncHz} Hz`).join(' | ')} |`)
+    out.push(`| measurement | ${cols.map((r) => `${labelOf(r.kind, r.nodes ?? 2)}, ${r.rooms}×${r.viewers} at ${r.syncHz} Hz`).join(' | ')} |`)
     out.push(`|---|${cols.map(() => '--:').join('|')}|`)
     const row = (label: string, get: (r: ClusterFanoutResult) => number | null | undefined): void => { out.push(`| ${label} | ${cols.map((r) => f(get(r))).join(' | ')} |`) }
     row('deliveries/s', (r) => r.deliveriesPerSec)
     row('delivered (% of sent × members)', (r) => r.deliveredRatio * 100)
     row('latency p50 (ms)', (r) => r.latency.p50)
     row('latency p99 (ms)', (r) => r.latency.p99)
-    row('… same-node viewers p99 (ms)', (r) => r.sameNodeLatency.p99)
-    row('… cross-node viewers p50 (ms)', (r) => r.crossNodeLatency.p50)
-    row('… cross-node viewers p99 (ms)', (r) => r.crossNodeLatency.p99)
+    row('… node A viewers (with the host) p99 (ms)', (r) => r.sameNodeLatency.p99)
+    row('… node B viewers (cross-node) p50 (ms)', (r) => r.crossNodeLatency?.p50)
+    row('… node B viewers (cross-node) p99 (ms)', (r) => r.crossNodeLatency?.p99)
     row('CPU node A (%)', (r) => r.cpu.nodes[0])
     row('CPU node B (%)', (r) => r.cpu.nodes[1])
-    row('CPU redis-server (%, shared)', (r) => r.cpu.redis)
+    row('CPU redis-server (%, shared; not used by 1 process)', (r) => r.cpu.redis)
     row('… Redis idle window (%)', (r) => r.cpu.redisIdle)
     row('CPU PostgreSQL backends (%)', (r) => r.cpu.postgres)
     row('CPU per delivery, nodes (µs)', (r) => r.usPerDelivery.nodes)
-    row('CPU per delivery, all incl. Redis (µs)', (r) => r.usPerDelivery.all)
+    row('CPU per delivery, all: nodes + Redis + Postgres (µs)', (r) => r.usPerDelivery.all)
     row('load generators CPU (%)', (r) => r.cpu.generators.reduce((s, x) => s + x, 0))
     out.push('')
   }

@@ -186,7 +186,7 @@ export function parseOptions (argv: string[]): Options {
     clusterShape: shapes(values['cluster-shape'] ?? (quick ? '2x10' : '10x100'))[0]!,
     clusterHz: numbers(values['cluster-hz'] ?? (quick ? '4' : '4,32'), 'cluster-hz'),
     clusterLeaseMs: numbers(values['cluster-lease-ms'] ?? (quick ? '2000' : '2000,5000'), 'cluster-lease-ms'),
-    clusterFailovers: n('cluster-failovers', 1, 5),
+    clusterFailovers: n('cluster-failovers', 1, 5, 0),
     redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
   }
   if (options.genProcs > Math.max(1, availableParallelism() * 4)) throw new Error('--gen-procs is far above the number of cores')
