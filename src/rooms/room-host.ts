@@ -760,19 +760,8 @@ export class RoomHost {
 
   /** Forgets a closed room (its room_closed already published), and lets its stored stream go. */
   private evict (room: LiveRoom, reason: string): void {
-    this.cancelTimers(room)
-    this.reports.drop(room.id)
-    for (const participant of room.participants.values()) {
-      for (const connectionId of participant.connections) {
-        const set = this.connectionRooms.get(connectionId)
-        set?.delete(room.id)
-        if (set?.size === 0) this.connectionRooms.delete(connectionId)
-      }
-    }
+    this.drop(room)
     this.sink.dropRoom(room.id)
-    this.rooms.delete(room.id)
-    this.prunedAt.delete(room.id)
-    this.dirtyPlayback.delete(room.id)
     void this.store.dropStream(room.id)
       .catch((err: unknown) => { this.logger.warn({ err, roomId: room.id }, 'stream of a closed room not deleted') })
     this.logger.info({ roomId: room.id, reason }, 'room closed')
