@@ -7,11 +7,10 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { once } from 'node:events'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { freePort } from '../helpers/ports.js'
 import { serverDatabase, startServer, type ServerProcess } from '../helpers/server-process.js'
 import { TestClient, type ReceivedEvent } from '../helpers/ws-client.js'
 
@@ -24,14 +23,6 @@ t.setTimeout(300_000)
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const LEASE_MS = 2000
 const GRACE_MS = 10_000
-
-async function freePort (): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
-  server.close()
-  return port
-}
 
 /** deploy/nginx.conf with its upstream servers and its listen address replaced; runs until teardown. */
 async function startNginx (t: { teardown (fn: () => void | Promise<void>): void }, upstreams: number[], port: number): Promise<void> {

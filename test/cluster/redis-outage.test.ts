@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import net from 'node:net'
 import t from 'tap'
+import { freePort } from '../helpers/ports.js'
 import { serverDatabase, startServer, type ServerProcess } from '../helpers/server-process.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
 import { TestClient, type ReceivedEvent } from '../helpers/ws-client.js'
@@ -93,14 +94,6 @@ t.test('a Redis restart that loses everything it held resets no sequence, epoch 
   await host.barrier()
   t.same(host.received('participant_left'), [], 'nobody was dropped')
 })
-
-async function freePort (): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
-  server.close()
-  return port
-}
 
 /** A redis-server of this test's own, keeping nothing on disk; killed in teardown. */
 async function startRedis (t: { teardown (fn: () => void): void }, port: number): Promise<ChildProcess> {
