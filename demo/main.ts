@@ -51,8 +51,8 @@ async function connect (): Promise<WatchPartyClient> {
   if (handle.client !== undefined) return handle.client
   localStorage.setItem('watch-party-user', userId)
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:'
-  // A watch party wants its viewers back within seconds of a restart: backoff capped at 4 s (jitter spreads them).
-  const client = new WatchPartyClient({ url: `${scheme}//${location.host}/ws`, userId, backoff: { maxDelayMs: 4000 } })
+  // A watch party wants its viewers back within seconds of a restart: backoff capped at 2 s (jitter spreads them).
+  const client = new WatchPartyClient({ url: `${scheme}//${location.host}/ws`, userId, backoff: { maxDelayMs: 2000 } })
   handle.client = client
   const connection = $('connection')
   client.on('state', ({ state }) => {

@@ -53,25 +53,32 @@ t.test('a steady disturbance cannot ratchet the drift up: it settles where corre
   t.ok(Math.abs(drift) < 0.005, `bounded at ${(drift * 1000).toFixed(2)} ms (0.005 / gain)`)
 })
 
-t.test('above the threshold: one seek, aimed ahead by the lead; then a cooldown; the lead is learned from the landing', async (t) => {
+t.test('above the threshold: one seek aimed ahead by the lead; the landing, once it moves, teaches the lead; a bad landing is refined once', async (t) => {
   let state = initialFollowState()
   const first = decide(sample({ now: 0, position: 10 }), state)
   t.match(first.decision, { kind: 'seek', play: true, rate: 1 })
   if (first.decision.kind !== 'seek') return
   t.equal(first.decision.to, 30 + DEFAULT_TUNING.initialSeekLead, 'aimed at the host plus the first lead')
   state = first.state
-  t.equal(decide(sample({ now: 100, seeking: true, position: 30.05 }), state).decision.kind, 'hold', 'nothing while seeking')
-  const stillFar = decide(sample({ now: 500, position: 28, buffering: false }), state)
-  t.equal(stillFar.decision.kind, 'follow', 'no second seek within the cooldown')
-  // It landed 120 ms behind: the next seek aims 120 ms further ahead.
-  const landed = decide(sample({ now: 600, position: 29.88 }), state)
+  t.equal(decide(sample({ now: 100, seeking: true, position: 30.1 }), state).decision.kind, 'hold', 'nothing while seeking')
+  // Landed, not moving yet: the rate stays the host's and nothing is learned.
+  const still = decide(sample({ now: 500, position: 30.1, expected: 30.5 }), state)
+  t.match(still.decision, { kind: 'follow', rate: 1 }, 'no correction and no second seek until it moves')
+  t.equal(still.state.seekLead, DEFAULT_TUNING.initialSeekLead)
+  // Moving, 150 ms behind: the lead grows by 150 ms and, being more than refineThreshold off, one more seek.
+  const moving = decide(sample({ now: 750, position: 30.6, expected: 30.75 }), still.state)
+  t.equal(Math.round(moving.state.seekLead * 1000), 250, 'lead 100 ms + 150 ms')
+  t.match(moving.decision, { kind: 'seek', to: 30.75 + 0.25 })
+  t.equal(moving.state.measuringSeek, false, 'the refining seek is not measured again')
+  const after = decide(sample({ now: 1200, position: 30, expected: 31.3 }), moving.state)
+  t.equal(after.decision.kind, 'follow', 'and no third seek within the cooldown, however far')
+  // A good landing (20 ms behind) tunes the lead without another seek.
+  const good = decide(sample({ now: 5000, position: 50 }), { ...moving.state, lastSeekAt: undefined })
+  const landed = decide(sample({ now: 5300, position: 30.2, expected: 30.22 }), decide(sample({ now: 5050, position: 30.0 }), good.state).state)
   t.equal(landed.decision.kind, 'follow')
-  t.equal(Math.round(landed.state.seekLead * 1000), 170, 'lead 50 ms + 120 ms')
-  t.equal(landed.state.measuringSeek, false, 'measured once')
-  const again = decide(sample({ now: 5000, position: 50 }), landed.state)
-  t.match(again.decision, { kind: 'seek', to: 30.17 })
-  const double = decide(sample({ now: 6000, position: 60 + 5, expected: 60, hostRate: 2 }), { ...landed.state, lastSeekAt: undefined })
-  t.match(double.decision, { kind: 'seek', to: 60 + 0.17 * 2 }, 'the lead scales with the host rate')
+  t.equal(Math.round(landed.state.seekLead * 1000), 270)
+  const double = decide(sample({ now: 9000, position: 60 + 5, expected: 60, hostRate: 2 }), { ...landed.state, lastSeekAt: undefined })
+  t.match(double.decision, { kind: 'seek', to: 60 + 0.27 * 2 }, 'the lead scales with the host rate')
 })
 
 t.test('buffering holds; a paused host pauses the viewer and seeks only beyond a frame', async (t) => {

@@ -49,6 +49,8 @@ export interface MemberOptions {
 export async function openMember (browser: Browser, options: MemberOptions): Promise<Member> {
   const context = await browser.newContext()
   const skewMs = options.skewMs ?? 0
+  // Functions serialized into the page may be wrapped in esbuild's __name() when the caller runs under tsx.
+  await context.addInitScript({ content: 'globalThis.__name ??= (f) => f' })
   await context.addInitScript((skew: number) => {
     const realNow = performance.now.bind(performance)
     const realOrigin = performance.timeOrigin

@@ -5,7 +5,7 @@
  * - Mode follows the room: the host's binding is in `host` mode, everyone else's in `viewer` mode, and a
  *   host_changed switches it (unless `mode` pins it).
  * - Host: sends host_sync, stamped with `at` (the server clock when the position was read), when playback
- *   starts (`playing`), pauses, finishes a seek, changes rate, stalls (`waiting`, sent as not playing) or loads
+ *   starts (once the position moves after `playing`), pauses, finishes a seek (likewise), changes rate, stalls (`waiting`, sent as not playing) or loads
  *   a video, every `hostHeartbeatMs` while playing, after every rejoin, and whenever its own position strays
  *   more than `hostResyncThreshold` from what it last sent, extrapolated (a player starts moving some
  *   milliseconds after it says `playing`, and its clock need not run at the wall clock's pace).
@@ -82,6 +82,7 @@ export class PlayerBinding extends Emitter<BindingEvents> {
   private destroyed = false
   private lastSample: ViewerSample | undefined
   private syncing = false
+  private cancelMoving: (() => void) | undefined
 
   constructor (private readonly room: RoomLike, target: PlayerAdapter | MediaElementLike, private readonly options: BindingOptions = {}) {
     super()
@@ -175,8 +176,14 @@ export class PlayerBinding extends Emitter<BindingEvents> {
     if (this.destroyed || this.currentMode !== 'host') return
     switch (event) {
       case 'playing':
-      case 'pause':
       case 'seeked':
+        if (!this.player.paused()) {
+          this.syncWhenMoving()
+          return
+        }
+        this.syncNow()
+        return
+      case 'pause':
       case 'ratechange':
       case 'waiting':
       case 'ended':
@@ -189,6 +196,30 @@ export class PlayerBinding extends Emitter<BindingEvents> {
       }
       default:
     }
+  }
+
+  /**
+   * Host, after `playing` or a seek while playing: sync once the position moves. Players fire those events some
+   * tens of ms before their clock runs; a position read before that would put every viewer behind by as much.
+   */
+  private syncWhenMoving (): void {
+    this.cancelMoving?.()
+    const since = this.now()
+    let last = { position: this.player.currentTime(), at: since }
+    let steps = 0
+    const check = (): void => {
+      this.cancelMoving = undefined
+      const player = this.player
+      if (this.destroyed || this.currentMode !== 'host' || player.paused() || player.seeking()) return
+      const now = this.now()
+      const position = player.currentTime()
+      // Moving: two intervals in a row at half the rate or more (a landing can nudge the position once).
+      steps = position - last.position >= 0.5 * (now - last.at) / 1000 * player.playbackRate() && position > last.position ? steps + 1 : 0
+      last = { position, at: now }
+      if (steps >= 2 || now - since > 1000) this.syncNow()
+      else this.cancelMoving = this.timers.setTimeout(check, 10)
+    }
+    this.cancelMoving = this.timers.setTimeout(check, 10)
   }
 
   /** Host: the player's state now, stamped now. */
@@ -263,6 +294,7 @@ export class PlayerBinding extends Emitter<BindingEvents> {
       expected,
       hostPlaying: playback.isPlaying,
       hostRate: playback.playbackRate,
+      hostUpdatedAt: playback.updatedAt,
       position,
       paused: player.paused(),
       seeking: player.seeking(),
@@ -322,7 +354,8 @@ export class PlayerBinding extends Emitter<BindingEvents> {
     this.cancelTick?.()
     this.cancelReport?.()
     this.cancelHeartbeat?.()
-    this.cancelTick = this.cancelReport = this.cancelHeartbeat = undefined
+    this.cancelMoving?.()
+    this.cancelTick = this.cancelReport = this.cancelHeartbeat = this.cancelMoving = undefined
   }
 }
 

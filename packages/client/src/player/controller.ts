@@ -8,8 +8,10 @@
  *   jitter. It is proportional all the way down to zero (no dead band), so a steady drift cannot build up
  *   unnoticed: any drift gets a correction that shrinks it.
  * - Drift above `seekThreshold` is corrected by one seek, aimed `seekLead` ahead of the host to make up for the
- *   time the seek itself takes; after each seek the first steady sample tells how far off the aim was and the
- *   lead is adjusted by it. No second seek within `seekCooldownMs`.
+ *   time the seek itself takes. After each seek, once the position moves again (two steady samples, the rate
+ *   left at the host's meanwhile), the landing tells how far off the aim was and the lead is adjusted by it; a
+ *   landing more than `refineThreshold` off gets one more seek at once with the corrected lead. Otherwise no
+ *   second seek within `seekCooldownMs`.
  * - While the player is seeking or buffering nothing is decided (`hold`): its position is not moving, and
  *   acting on it would fight the player.
  * - A paused host: the viewer pauses, and seeks only when further than `pausedTolerance` from the host's frame.
@@ -26,6 +28,8 @@ export interface SyncTuning {
   pausedTolerance: number
   /** No new seek within this long after the last one (ms): the player must settle first. */
   seekCooldownMs: number
+  /** A seek that landed further than this (s) from the host is followed by one more, with the lead it taught. */
+  refineThreshold: number
   /** The first lead (s) a seek aims ahead of the host, before any seek has been measured. */
   initialSeekLead: number
   /** The largest lead (s) a seek may aim ahead. */
@@ -45,7 +49,8 @@ export const DEFAULT_TUNING: Readonly<SyncTuning> = Object.freeze({
   maxRateAdjust: 0.1,
   pausedTolerance: 0.02,
   seekCooldownMs: 1000,
-  initialSeekLead: 0.05,
+  refineThreshold: 0.1,
+  initialSeekLead: 0.1,
   maxSeekLead: 1,
   rateCorrection: true,
   smoothing: 0.8
@@ -59,6 +64,8 @@ export interface Observation {
   expected: number
   hostPlaying: boolean
   hostRate: number
+  /** When the host's state was true (its `updatedAt`): a new one restarts the measurement of a seek's landing. */
+  hostUpdatedAt?: number
   /** The player's position (s). */
   position: number
   paused: boolean
@@ -74,12 +81,14 @@ export interface FollowState {
   lastSeekAt: number | undefined
   /** A seek was made and its landing not yet measured. */
   measuringSeek: boolean
+  /** While measuring: the first steady sample after the seek (the position must move before it counts). */
+  landing: { position: number, now: number, hostUpdatedAt: number | undefined } | undefined
   /** The smoothed drift (s) while following at rate, or undefined after anything else. */
   smoothed: number | undefined
 }
 
 export const initialFollowState = (tuning: Pick<SyncTuning, 'initialSeekLead'> = DEFAULT_TUNING): FollowState =>
-  ({ seekLead: tuning.initialSeekLead, lastSeekAt: undefined, measuringSeek: false, smoothed: undefined })
+  ({ seekLead: tuning.initialSeekLead, lastSeekAt: undefined, measuringSeek: false, landing: undefined, smoothed: undefined })
 
 export type Decision =
   /** Leave the player alone (it is seeking or buffering). */
@@ -115,17 +124,27 @@ export function decide (o: Observation, state: FollowState, tuning: SyncTuning =
   if (o.buffering && !o.paused) return { decision: { kind: 'hold', reason: 'buffering', drift }, state: { ...state, smoothed: undefined } }
 
   let next = state
-  if (state.measuringSeek && !o.paused && !o.buffering) {
-    // The first steady sample after a seek: where it landed says how much lead the seek needed.
-    next = { ...state, measuringSeek: false }
+  let refine = false
+  if (state.measuringSeek && !o.paused) {
+    // Where the seek landed shows once the position moves: until then the rate stays the host's, so the landing
+    // is the seek's own error and not the correction's.
+    const landing = state.landing
+    const moved = landing !== undefined && landing.hostUpdatedAt === o.hostUpdatedAt && o.now > landing.now &&
+      o.position - landing.position > 0.5 * (o.now - landing.now) / 1000 * o.hostRate
+    if (!moved) {
+      return { decision: { kind: 'follow', play: true, rate: o.hostRate, drift }, state: { ...state, landing: { position: o.position, now: o.now, hostUpdatedAt: o.hostUpdatedAt }, smoothed: undefined } }
+    }
+    next = { ...state, measuringSeek: false, landing: undefined }
     if (Math.abs(drift) < tuning.seekThreshold) {
       next.seekLead = Math.max(0, Math.min(tuning.maxSeekLead, state.seekLead - drift))
+      refine = Math.abs(drift) > tuning.refineThreshold
     }
   }
 
-  if (Math.abs(drift) > (tuning.rateCorrection ? tuning.seekThreshold : Math.min(tuning.seekThreshold, 0.1)) && !coolingDown) {
+  if (refine || (Math.abs(drift) > (tuning.rateCorrection ? tuning.seekThreshold : Math.min(tuning.seekThreshold, 0.1)) && !coolingDown)) {
     const to = Math.max(0, o.expected + next.seekLead * o.hostRate)
-    return { decision: { kind: 'seek', to, play: true, rate: o.hostRate, drift }, state: { ...next, lastSeekAt: o.now, measuringSeek: true, smoothed: undefined } }
+    // A refining seek is not measured again: one correction per host seek at most.
+    return { decision: { kind: 'seek', to, play: true, rate: o.hostRate, drift }, state: { ...next, lastSeekAt: o.now, measuringSeek: !refine, landing: undefined, smoothed: undefined } }
   }
   if (o.paused) return { decision: { kind: 'follow', play: true, rate: o.hostRate, drift }, state: { ...next, smoothed: undefined } }
   const smoothed = next.smoothed === undefined ? drift : next.smoothed + tuning.smoothing * (drift - next.smoothed)
