@@ -25,6 +25,7 @@ import { createMetrics, type Metrics } from './metrics.js'
 import { systemClock, type Clock } from './rooms/clock.js'
 import { RoomRepository } from './rooms/room-repository.js'
 import { ClusterNode } from './cluster/cluster-node.js'
+import { ClusterUserLimits } from './cluster/cluster-connections.js'
 import type { Hub } from './realtime/hub.js'
 import { RoomHost } from './rooms/room-host.js'
 import { RoomReads } from './rooms/room-reads.js'
@@ -92,6 +93,12 @@ export async function buildApp (deps: AppDependencies): Promise<App> {
   let cluster: ClusterNode | undefined
   const store = new RoomRepository(database.db, (roomId) => cluster?.fenceOf(roomId))
   if (config.cluster !== undefined) cluster = new ClusterNode(config.cluster, store, app.log)
+  // Cluster mode: connections per user and the per-user budgets hold across the nodes (src/cluster/cluster-connections.ts).
+  const userLimits = cluster === undefined ? undefined : new ClusterUserLimits(cluster.redis, cluster.config.nodeId, config, app.log, () => clock.now())
+  if (userLimits !== undefined) {
+    app.addHook('onReady', async () => { await userLimits.start() })
+    app.addHook('onClose', async () => { await userLimits.stop() })
+  }
   const rooms = new RoomHost(store, clock, {
     disconnectGraceMs: config.disconnectGraceMs,
     emptyRoomTtlMs: config.emptyRoomTtlMs,
@@ -164,6 +171,7 @@ export async function buildApp (deps: AppDependencies): Promise<App> {
     rooms: router ?? rooms,
     host: rooms,
     ...(router === undefined ? {} : { makeSink: (hub: Hub) => router.sink(hub), broker: cluster!.broker, features: ['positions', 'catch_up', 'chat_history', 'viewer_reports', 'cluster'] as const }),
+    ...(userLimits === undefined ? {} : { budgets: userLimits.budgets, admitUser: async (userId: string) => await userLimits.admit(userId) }),
     identity, metrics, clock, heartbeatMs: config.heartbeatMs, allowedOrigins: config.allowedOrigins, limits: config, legacy: { mode: config.legacyRelayMode, allowedVideoSchemes: config.allowedVideoSchemes } })
   registerAsyncApi(app, VERSION)
   await app.register(demoRoutes)

@@ -47,6 +47,12 @@ export interface RealtimeOptions {
   broker?: Broker
   /** Per-user budgets; by default this process's own (MemoryUserBudgets). */
   budgets?: UserBudgets
+  /**
+   * Cluster mode: awaited at the upgrade once the caller is authenticated, before the socket exists (a round trip
+   * per connection, never per message). Resolves with what to call once the TCP connection closes, or with the
+   * AppError to refuse the connection with (RATE_LIMITED: 1013).
+   */
+  admitUser?: (userId: string) => Promise<{ release: () => void } | AppError>
 }
 
 /** The protocol 1.1 features this server has (cluster comes with REDIS_URL). */
@@ -183,9 +189,20 @@ export async function registerRealtime (app: FastifyInstance, options: RealtimeO
       }
       const verdict = await gate.check(request)
       // A dropped handshake's socket is destroyed: the upgrade then never completes and the handler never runs.
-      request.wsAuth = verdict === 'dropped' ? null : verdict
+      request.wsAuth = verdict === 'dropped' ? null : await admitUser(verdict, request)
     }
   }, (socket, request) => { lifecycle.accept(socket, request, request.wsAuth) })
+
+  /** The cluster's admission of an authenticated caller; what it grants lasts as long as the TCP connection. */
+  async function admitUser (verdict: UpgradeVerdict, request: FastifyRequest): Promise<UpgradeVerdict> {
+    if (options.admitUser === undefined || !('identity' in verdict)) return verdict
+    const admission = await options.admitUser(verdict.identity.userId)
+    if (admission instanceof AppError) return { error: admission }
+    const socket = request.raw.socket
+    if (socket.destroyed) admission.release()
+    else socket.once('close', admission.release)
+    return verdict
+  }
 
   app.addHook('onClose', async () => { await broker.close() })
   return hub
