@@ -28,6 +28,9 @@ async function participants (url: string, roomId: string): Promise<{ host: strin
   }
 }
 
+// Seven scenarios, each with two or three real server processes: minutes on a busy machine.
+t.setTimeout(480_000)
+
 t.test('a second process waits without touching the first one\'s rooms, and serves once the first stops', { skip }, async (t) => {
   const url = await createPostgresDatabase(t, serverUrl!)
   const database = { kind: 'postgres', url } as const
