@@ -87,6 +87,7 @@ t.test('buffering holds; a paused host pauses the viewer and seeks only beyond a
   t.match(decide(sample({ hostPlaying: false, position: 30.015 }), state).decision, { kind: 'follow', play: false, rate: 1 }, 'within half a frame: pause where it is')
   t.match(decide(sample({ hostPlaying: false, position: 30.3 }), state).decision, { kind: 'seek', to: 30, play: false }, 'further: to the host frame')
   t.match(decide(sample({ hostPlaying: false, position: 30.3, seeking: true }), state).decision, { kind: 'hold' })
-  t.match(decide(sample({ paused: true, position: 30.1 }), state).decision, { kind: 'follow', play: true }, 'a paused viewer of a playing host plays')
+  t.match(decide(sample({ paused: true, position: 30 }), state).decision, { kind: 'seek', to: 30 + DEFAULT_TUNING.initialSeekLead, play: true }, 'a paused viewer of a playing host starts from a seek aimed ahead by the lead')
+  t.match(decide(sample({ paused: true, position: 30.1 }), { ...state, lastSeekAt: 9800 }).decision, { kind: 'follow', play: true }, 'or just plays within the cooldown')
   t.match(decide(sample({ position: 30.2 }), state, { ...DEFAULT_TUNING, rateCorrection: false }).decision, { kind: 'seek' }, 'without rate correction, seeks start at 100 ms')
 })

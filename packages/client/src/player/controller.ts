@@ -15,6 +15,7 @@
  * - While the player is seeking or buffering nothing is decided (`hold`): its position is not moving, and
  *   acting on it would fight the player.
  * - A paused host: the viewer pauses, and seeks only when further than `pausedTolerance` from the host's frame.
+ *   A paused viewer of a playing host starts from a seek aimed ahead by the lead (starting takes time too).
  */
 
 export interface SyncTuning {
@@ -123,9 +124,17 @@ export function decide (o: Observation, state: FollowState, tuning: SyncTuning =
   // Buffering while it should play: its position is stuck; the seek (if still needed) comes once it moves again.
   if (o.buffering && !o.paused) return { decision: { kind: 'hold', reason: 'buffering', drift }, state: { ...state, smoothed: undefined } }
 
+  // Starting while the host plays: starting takes the player some tens of ms, so it starts from a seek aimed
+  // ahead by the lead (learned like any seek's), rather than starting behind and catching up by rate.
+  if (o.paused) {
+    if (coolingDown) return { decision: { kind: 'follow', play: true, rate: o.hostRate, drift }, state: { ...state, smoothed: undefined } }
+    const to = Math.max(0, o.expected + state.seekLead * o.hostRate)
+    return { decision: { kind: 'seek', to, play: true, rate: o.hostRate, drift }, state: { ...state, lastSeekAt: o.now, measuringSeek: true, landing: undefined, smoothed: undefined } }
+  }
+
   let next = state
   let refine = false
-  if (state.measuringSeek && !o.paused) {
+  if (state.measuringSeek) {
     // Where the seek landed shows once the position moves: until then the rate stays the host's, so the landing
     // is the seek's own error and not the correction's.
     const landing = state.landing
@@ -146,7 +155,6 @@ export function decide (o: Observation, state: FollowState, tuning: SyncTuning =
     // A refining seek is not measured again: one correction per host seek at most.
     return { decision: { kind: 'seek', to, play: true, rate: o.hostRate, drift }, state: { ...next, lastSeekAt: o.now, measuringSeek: !refine, landing: undefined, smoothed: undefined } }
   }
-  if (o.paused) return { decision: { kind: 'follow', play: true, rate: o.hostRate, drift }, state: { ...next, smoothed: undefined } }
   const smoothed = next.smoothed === undefined ? drift : next.smoothed + tuning.smoothing * (drift - next.smoothed)
   return { decision: { kind: 'follow', play: true, rate: correctedRate(smoothed, o.hostRate, tuning), drift }, state: { ...next, smoothed } }
 }
