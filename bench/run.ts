@@ -175,7 +175,8 @@ async function main (): Promise<number> {
     checks: [],
     bottlenecks: []
   }
-  log(`bench${options.quick ? ' --quick' : ''}: ${options.targets.map((t) => TARGET_LABELS[t]).join(', ')}; ${options.scenarios.join(', ')}; database: ${db.description}`)
+  const targetsLine = options.scenarios.every((s) => s === 'cluster') ? 'ours and Socket.IO, 1 process and 2 nodes' : options.targets.map((t) => TARGET_LABELS[t]).join(', ')
+  log(`bench${options.quick ? ' --quick' : ''}: ${targetsLine}; ${options.scenarios.join(', ')}; database: ${db.description}`)
   try {
     if (options.scenarios.some((s) => s !== 'cluster')) {
       workers = await startWorkers(options)
