@@ -20,9 +20,7 @@
  * - Playback state is written behind: at most `playbackFlushMs` after it changes, and on stop().
  */
 import { randomUUID } from 'node:crypto'
-import {
-  roomChannel, type ChatStreamEventData, type EventDataOf, type StreamEvent, type StreamEventType
-} from '@watch-party/protocol'
+import { roomChannel, type ChatStreamEventData } from '@watch-party/protocol'
 import type { StoredPlayback } from '../db/schema.js'
 import { AppError, FencedOutError, ServiceUnavailableError } from '../errors.js'
 import type { Clock } from './clock.js'
@@ -31,9 +29,10 @@ import { extrapolate, LiveRoom, type Participant } from './live-room.js'
 import { QueuedTimers } from './queued-timers.js'
 import { NO_SINK, SOLE_OWNER, type Actor, type Logger, type Ownership, type Permission, type Responder, type RoomEventSink, type RoomLimits } from './room-ports.js'
 import { canonicalRoomId, checkPermission, invalidRoomId, roomNotFound } from './room-rules.js'
-import type { HostChangeReason, RoomStore, RoomWithParticipants, StoredStreamEvent, StreamAppend } from './room-store.js'
+import type { HostChangeReason, RoomStore, RoomWithParticipants } from './room-store.js'
 import type { Room } from './shapes.js'
 import { UUID_REGEX } from './shapes.js'
+import { CHAT_RETRY_WINDOW_MS, RoomStream, toAppend, type StreamPosition } from './room-stream.js'
 import { allowedPlayback, videoUrlProblem } from './video-url.js'
 import { ViewerReports, type PlaybackReport } from './viewer-reports.js'
 
@@ -46,17 +45,10 @@ export interface HostSyncInput {
   at?: number
 }
 
-export interface StreamPosition {
-  epoch: string
-  seq: number
-}
+export type { StreamPosition } from './room-stream.js'
 
 /** How far into the past a host_sync's `at` may set updatedAt. */
 export const SYNC_AT_MAX_AGE_MS = 5000
-/** How long a chat request id is remembered, so that a retry is answered with the stored event. */
-export const CHAT_RETRY_WINDOW_MS = 60_000
-/** Prune a room's stored stream every this many events (or a fifth of the history size, if smaller). */
-const PRUNE_EVERY = 100
 
 /** What a queued operation knows of its own wait. */
 interface Turn {
@@ -70,7 +62,7 @@ export class RoomHost {
   private readonly timers: QueuedTimers
   private readonly reports: ViewerReports
   private readonly dirtyPlayback = new Set<string>()
-  private readonly prunedAt = new Map<string, number>()
+  private readonly stream: RoomStream
   private cancelFlush: (() => void) | undefined
   private flushing: Promise<void> | undefined
   private stopped = false
@@ -84,6 +76,7 @@ export class RoomHost {
     private readonly ownership: Ownership = SOLE_OWNER
   ) {
     this.timers = new QueuedTimers(clock, this.queue, logger)
+    this.stream = new RoomStream(store, limits, logger)
     this.reports = new ViewerReports(clock, (room, viewers) => {
       const host = room.participants.get(room.hostId)
       for (const connectionId of host?.connections ?? []) {
@@ -228,10 +221,10 @@ export class RoomHost {
         }
         this.assertStoreWait(turn)
         const joinedAt = new Date(this.clock.now())
-        const event = this.streamEvent(room, 'participant_joined', { roomId, userId: actor.userId })
+        const event = this.stream.next(room, 'participant_joined', { roomId, userId: actor.userId })
         const written = await this.write(room, async () => await this.store.addParticipant(roomId, { userId: actor.userId, joinedAt }, toAppend(event, actor.userId)))
         if (!written) throw this.closedMeanwhile(room)
-        this.committed(room, event)
+        this.stream.committed(room, event)
         this.cancelEmptyClose(room)
         this.attach(room, room.addParticipant({ userId: actor.userId, joinedAt }), actor.connectionId)
         this.sink.publish(roomId, event, actor.connectionId)
@@ -295,13 +288,13 @@ export class RoomHost {
       if (newHostId === actor.userId) throw new AppError('VALIDATION_FAILED', `${newHostId} already hosts room ${roomId}`)
       if (!room.participants.has(newHostId)) throw new AppError('USER_NOT_IN_ROOM', `${newHostId} is not in room ${roomId}`)
       this.assertStoreWait(turn)
-      const event = this.streamEvent(room, 'host_changed', { roomId, hostId: newHostId, previousHostId: actor.userId, reason: 'transfer' })
+      const event = this.stream.next(room, 'host_changed', { roomId, hostId: newHostId, previousHostId: actor.userId, reason: 'transfer' })
       const moved = await this.write(room, async () => await this.store.transferHost(roomId, { from: actor.userId, to: newHostId, reason: 'transfer' }, actor.userId, toAppend(event, actor.userId)))
       if (!moved) {
         room.stale = true // memory's host is not the database's: read it again before the next operation
         throw new AppError('NOT_HOST', `the host of room ${roomId} changed meanwhile`)
       }
-      this.committed(room, event)
+      this.stream.committed(room, event)
       this.setHost(room, newHostId, 'transfer')
       this.sink.publish(roomId, event, actor.connectionId)
       res.reply(event)
@@ -324,10 +317,10 @@ export class RoomHost {
         return
       }
       this.assertStoreWait(turn)
-      const event = this.streamEvent(room, 'chat', { roomId, id: randomUUID(), userId: actor.userId, message, sentAt: new Date(now).toISOString() })
+      const event = this.stream.next(room, 'chat', { roomId, id: randomUUID(), userId: actor.userId, message, sentAt: new Date(now).toISOString() })
       const written = await this.write(room, async () => await this.store.appendChat(roomId, toAppend(event, actor.userId, requestId)))
       if (!written) throw this.closedMeanwhile(room)
-      this.committed(room, event)
+      this.stream.committed(room, event)
       room.rememberChat(event as ChatStreamEventData, this.limits.chatHistorySize, requestKey, now)
       this.sink.publish(roomId, event, actor.connectionId)
       res.reply(event)
@@ -499,22 +492,6 @@ export class RoomHost {
 
   // ---- internals: the stream ----
 
-  /** The room's next stream event (`offset` 2 for the second event of one change); not yet stored. */
-  private streamEvent<K extends StreamEventType> (room: LiveRoom, type: K, data: EventDataOf<K>, offset = 1): StreamEvent {
-    return { type, channel: roomChannel(room.id), seq: room.lastSeq + offset, epoch: room.epoch, data } as unknown as StreamEvent
-  }
-
-  /** The event is stored: its position is the room's last; the stored stream is pruned now and then. */
-  private committed (room: LiveRoom, event: StreamEvent): void {
-    room.lastSeq = event.seq
-    const pruned = this.prunedAt.get(room.id) ?? 0
-    const every = Math.max(1, Math.min(PRUNE_EVERY, Math.floor(this.limits.roomHistorySize / 5)))
-    if (room.lastSeq - pruned < every || room.lastSeq <= this.limits.roomHistorySize) return
-    this.prunedAt.set(room.id, room.lastSeq)
-    void this.store.pruneStream(room.id, room.lastSeq, this.limits.roomHistorySize, this.limits.chatHistorySize)
-      .catch((err: unknown) => { this.logger.warn({ err, roomId: room.id }, 'stream history not pruned; will try again later') })
-  }
-
   private async replyJoined (room: LiveRoom, actor: Actor, since: StreamPosition | undefined, res: Responder): Promise<void> {
     const now = this.clock.now()
     const snapshot = { room: room.toRoom(now), role: room.roleOf(actor.userId), serverTime: now, seq: room.lastSeq, epoch: room.epoch, chat: [...room.chatHistory] }
@@ -522,34 +499,9 @@ export class RoomHost {
       res.reply({ type: 'room_joined', data: snapshot })
       return
     }
-    const replay = await this.replayFor(room, since)
+    const replay = await this.stream.replay(room, since)
     res.reply({ type: 'room_joined', data: { ...snapshot, recovered: replay !== undefined } })
     for (const event of replay ?? []) res.send(event)
-  }
-
-  /**
-   * The stream events after `since`, exactly as first sent, when all of them are still in the history and
-   * come to at most REPLAY_MAX_BYTES; undefined otherwise (the client rebuilds from the snapshot).
-   */
-  private async replayFor (room: LiveRoom, since: StreamPosition): Promise<StreamEvent[] | undefined> {
-    if (since.epoch !== room.epoch || since.seq > room.lastSeq) return undefined
-    const missed = room.lastSeq - since.seq
-    if (missed === 0) return []
-    let stored: StoredStreamEvent[]
-    try {
-      stored = await this.store.readStream(room.id, since.seq, missed)
-    } catch (err) {
-      this.logger.warn({ err, roomId: room.id }, 'history not readable; the rejoin gets the snapshot only')
-      return undefined
-    }
-    if (stored.length !== missed || stored.some((e, i) => e.seq !== since.seq + 1 + i)) return undefined
-    const events = stored.map((e) => fromStored(room, e))
-    let bytes = 0
-    for (const event of events) {
-      bytes += Buffer.byteLength(JSON.stringify(event))
-      if (bytes > this.limits.replayMaxBytes) return undefined
-    }
-    return events
   }
 
   // ---- internals: loading and refreshing rooms ----
@@ -573,19 +525,11 @@ export class RoomHost {
   private async hydrate (record: RoomWithParticipants): Promise<LiveRoom> {
     const existing = this.rooms.get(record.id)
     if (existing !== undefined) return existing // never replace a live room (and its connections) with a copy
-    const chats = record.lastSeq === 0 || this.limits.chatHistorySize === 0 ? [] : await this.store.readChatHistory(record.id, this.limits.chatHistorySize)
+    const room = new LiveRoom({ ...record, currentVideo: allowedPlayback(record.currentVideo, this.limits.allowedVideoSchemes) })
+    await this.stream.loadChat(room, this.clock.now())
     const again = this.rooms.get(record.id)
     if (again !== undefined) return again
-    const room = new LiveRoom({ ...record, currentVideo: allowedPlayback(record.currentVideo, this.limits.allowedVideoSchemes) })
-    const now = this.clock.now()
-    for (const chat of chats) {
-      const requestKey = chat.requestId !== null && chat.actorId !== null && chat.createdAt.getTime() > now - CHAT_RETRY_WINDOW_MS
-        ? `${chat.actorId} ${chat.requestId}`
-        : undefined
-      room.rememberChat(fromStored(room, chat) as ChatStreamEventData, this.limits.chatHistorySize, requestKey, chat.createdAt.getTime())
-    }
     this.rooms.set(room.id, room)
-    this.prunedAt.set(room.id, room.lastSeq)
     for (const participant of room.participants.values()) this.startGrace(room, participant)
     if (room.participants.size === 0) this.scheduleEmptyClose(room, (record.emptySince ?? record.createdAt).getTime())
     return room
@@ -599,12 +543,11 @@ export class RoomHost {
     if (!room.stale) return
     const record = await this.store.findRoom(room.id)
     if (record === null) throw roomNotFound(room.id)
-    const missed = record.lastSeq > room.lastSeq ? await this.store.readStream(room.id, room.lastSeq, record.lastSeq - room.lastSeq) : []
+    const missed = await this.stream.storedBeyond(room, record.lastSeq)
     room.stale = false
-    for (const stored of missed) {
-      const event = fromStored(room, stored)
-      this.committed(room, event)
-      if (event.type === 'chat') room.rememberChat(event as ChatStreamEventData, this.limits.chatHistorySize, undefined, stored.createdAt.getTime())
+    for (const { event, createdAt } of missed) {
+      this.stream.committed(room, event)
+      if (event.type === 'chat') room.rememberChat(event as ChatStreamEventData, this.limits.chatHistorySize, undefined, createdAt.getTime())
       this.sink.publish(room.id, event)
     }
     room.lastSeq = Math.max(room.lastSeq, record.lastSeq)
@@ -662,10 +605,10 @@ export class RoomHost {
     const hostReason: HostChangeReason = reason === 'left' ? 'host_left' : 'host_disconnected'
     const becomesEmpty = room.participants.size === 1
     const now = this.clock.now()
-    const left = this.streamEvent(room, 'participant_left', { roomId: room.id, userId })
+    const left = this.stream.next(room, 'participant_left', { roomId: room.id, userId })
     const handover = successor === undefined
       ? undefined
-      : this.streamEvent(room, 'host_changed', { roomId: room.id, hostId: successor, previousHostId: userId, reason: hostReason }, 2)
+      : this.stream.next(room, 'host_changed', { roomId: room.id, hostId: successor, previousHostId: userId, reason: hostReason }, 2)
     const events = handover === undefined ? [left] : [left, handover]
     let removed: boolean
     try {
@@ -693,10 +636,10 @@ export class RoomHost {
     for (const connectionId of [...participant.connections]) this.detach(room, participant, connectionId)
     room.participants.delete(userId)
     this.reports.forget(room.id, userId)
-    this.committed(room, left)
+    this.stream.committed(room, left)
     this.sink.publish(room.id, left)
     if (handover !== undefined && successor !== undefined) {
-      this.committed(room, handover)
+      this.stream.committed(room, handover)
       this.setHost(room, successor, hostReason)
       this.sink.publish(room.id, handover)
     }
@@ -746,14 +689,14 @@ export class RoomHost {
 
   /** Closes the room: its room_closed event stored with the close, then published, then memory freed. */
   private async close (room: LiveRoom, reason: 'deleted' | 'empty', actorId: string | null): Promise<void> {
-    const event = this.streamEvent(room, 'room_closed', { roomId: room.id, reason })
+    const event = this.stream.next(room, 'room_closed', { roomId: room.id, reason })
     const closed = await this.write(room, async () => await this.store.closeRoom(room.id, reason, actorId, room.playback, toAppend(event, actorId ?? undefined)))
     if (!closed) {
       room.stale = true
       await this.refresh(room)
       return
     }
-    this.committed(room, event)
+    this.stream.committed(room, event)
     this.sink.publish(room.id, event)
     this.evict(room, reason)
   }
@@ -779,7 +722,7 @@ export class RoomHost {
       }
     }
     this.rooms.delete(room.id)
-    this.prunedAt.delete(room.id)
+    this.stream.forget(room.id)
     this.dirtyPlayback.delete(room.id)
   }
 
@@ -813,12 +756,4 @@ export class RoomHost {
       throw new AppError('ROOM_LIMIT_REACHED', `${hostId} already hosts ${open} open rooms (at most ${this.limits.maxRoomsPerHost}); close one first`)
     }
   }
-}
-
-function toAppend (event: StreamEvent, actorId?: string, requestId?: string): StreamAppend {
-  return { seq: event.seq, type: event.type, data: event.data as Record<string, unknown>, actorId, requestId }
-}
-
-function fromStored (room: LiveRoom, stored: StoredStreamEvent): StreamEvent {
-  return { type: stored.type, channel: roomChannel(room.id), seq: stored.seq, epoch: room.epoch, data: stored.data } as unknown as StreamEvent
 }
