@@ -53,8 +53,9 @@ export class ClusterBus {
     this.publish(this.roomPrefix + roomId, header, body)
   }
 
+  /** A message to one node; it carries `from` (the receiver learns this node is alive). */
   publishNode (nodeId: string, header: Header, body?: Buffer): void {
-    this.publish(this.redis.key('node', nodeId), header, body)
+    this.publish(this.redis.key('node', nodeId), { ...header, from: this.nodeId }, body)
   }
 
   publishCluster (header: Header): void {

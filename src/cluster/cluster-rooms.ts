@@ -37,8 +37,11 @@ export const FORWARD_ACK_MS = 1000
 export const FORWARD_DONE_MS = 15_000
 /** How often a node checks the owners of rooms it has members in, and the nodes of its rooms' members. */
 export const WATCH_MS = 1000
-/** A request whose owner said "not mine" (a hand-over under way) looks again this many times, this far apart. */
-const MOVE_RETRIES = 5
+/**
+ * A request whose owner said "not mine" (a hand-over under way) looks again this many times, this far apart:
+ * held about 2 s (a hand-over takes well under that), then answered SERVICE_UNAVAILABLE.
+ */
+const MOVE_RETRIES = 12
 const MOVE_RETRY_MS = 150
 /** How often a node sweeps the database for open rooms whose owner is gone. */
 export const SWEEP_MS = 3000
@@ -126,6 +129,7 @@ export class ClusterRooms implements Ownership {
       await this.host.release(roomId)
       await this.leases.release(roomId)
       this.bus.publishCluster({ k: 'owner', room: roomId, node: null })
+      this.logger.info({ roomId }, 'room handed over')
     }))
   }
 
@@ -370,6 +374,7 @@ export class ClusterRooms implements Ownership {
   }
 
   private onNodeMessage (header: Header): void {
+    if (typeof header.from === 'string') this.presence.heard(header.from)
     switch (header.k) {
       case 'rpc':
         void this.serve(header)

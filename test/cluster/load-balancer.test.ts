@@ -148,9 +148,11 @@ t.test('three nodes behind the shipped nginx configuration hold a party through 
     await restart(i)
   }
 
+  // Events travel from the room's owner through Redis: wait for the last line itself.
+  const lastLine = `${users.at(-1)!} ${line - 1}`
   for (const user of users) {
     const client = clients.get(user)!
-    await client.barrier()
+    await client.next((e) => e.type === 'chat' && e.data.message === lastLine, 10_000)
     record(user, client, roomId)
   }
   const last = Math.max(...[...seen.values()].map((m) => Math.max(...m.keys())))
