@@ -3,21 +3,22 @@
  * bucket, connection-attempt bucket and flood counter are one each cluster-wide, however the user spreads their
  * connections over the nodes, and a reconnect to another node refills nothing.
  *
- * How: Redis holds each active user's buckets (their levels and when they were last refilled) and their refusals
- * per second over the 10 s flood window, in one hash per user. Every node answers each message from its local copy of the user's
- * buckets (no round trip), and every SYNC_MS reports what the user spent and was refused here since its last
- * report, in one Lua script that refills the buckets, subtracts the spending of this node and answers the levels
- * left for the whole cluster; the node's copy becomes that level minus what it spent since. A node that sees a
- * user for the first time (a new connection) reads the user's levels before the connection is accepted (`prime`).
+ * How: Redis holds each active user's buckets (their levels and when they were last refilled) and their
+ * refusals per second over the 10 s flood window, in one hash per user. Every node answers each message from its
+ * local copy of the user's buckets (no round trip), and every SYNC_MS reports what the user spent and was refused
+ * here since its last report (one report in flight per user at a time), in one Lua script that refills the
+ * buckets, subtracts the spending of this node and answers the levels left for the whole cluster; the node's copy
+ * becomes that level minus what it spent since. A node that sees a user for the first time (a new connection)
+ * reads the user's levels before the connection is accepted (`prime`).
  *
  * Contracts (beyond UserBudgets'):
  * - A user gets at most the documented ceiling across the cluster, plus what the nodes could spend between two
  *   reports (at most one SYNC_MS of each other node's view, never more than one burst each); an overspend
- *   becomes a debt (down to minus one burst) the user pays back before anything more is admitted.
+ *   becomes a debt the user pays back before anything more is admitted, so over time the rate holds exactly.
  * - A node holds a user only while its copy differs from a fresh one or has something to report; Redis keeps a
  *   user's hash only until its buckets would be full again.
- * - Redis unreachable: each node goes on with its own copies (the ceilings then hold per node) and reports what
- *   was spent meanwhile once Redis answers.
+ * - Redis unreachable: each node goes on with its own copies (the ceilings then hold per node); what a report
+ *   could not carry is forgiven, not charged later (the user kept each node's ceiling meanwhile).
  * - Connection attempts per address stay per node (an address reaches the cluster through one load balancer
  *   connection pool, and counting it needs no agreement between nodes).
  */
@@ -34,17 +35,19 @@ const BUCKETS = ['messages', 'memberships', 'connects'] as const
 type BucketName = typeof BUCKETS[number]
 
 /*
- * KEYS[1]: the user's hash. ARGV: now, ttl ms, refused, flood window ms, then per bucket: name, spent, rate, burst.
+ * KEYS[1]: the user's hash. ARGV: now, refused, flood window ms, then per bucket: name, spent, rate, burst.
+ * The hash lives until its fullest-to-be bucket is full again and its refusals are out of the window.
  * Answers each bucket's level after the spending, then the refusals of the flood window (counted per second, in
  * fields f<epoch second>). Only a report that spends or is refused writes: reading a user stores nothing.
  */
 const SYNC = `
-local now, ttl, refused, fw = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local now, refused, fw = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local ttl = fw + 1000
 local h = {}
 local flat = redis.call('hgetall', KEYS[1])
 for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
 local out, writes, spentAny = {}, {}, refused > 0
-for i = 5, #ARGV, 4 do
+for i = 4, #ARGV, 4 do
   local name, spent, rate, burst = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
   local level, at = tonumber(h[name]), tonumber(h[name .. '@'])
   if level == nil or at == nil then level, at = burst, now end
@@ -53,7 +56,8 @@ for i = 5, #ARGV, 4 do
     at = now
   end
   if spent > 0 then spentAny = true end
-  level = math.max(-burst, level - spent)
+  level = level - spent
+  ttl = math.max(ttl, math.ceil((burst - level) / rate * 1000) + 1000)
   out[#out + 1] = tostring(level)
   writes[#writes + 1] = name
   writes[#writes + 1] = tostring(level)
@@ -141,7 +145,6 @@ export class ClusterBudgets implements UserBudgets {
   private readonly users = new Map<BudgetKey, UserState>()
   private readonly addressConnects: BucketTable
   private readonly rates: Record<BucketName, { perSecond: number, burst: number }>
-  private readonly ttlMs: number
   private readonly now: () => number
   private timer: NodeJS.Timeout | undefined
   private warned = false
@@ -154,8 +157,6 @@ export class ClusterBudgets implements UserBudgets {
       memberships: { perSecond: limits.wsMembershipWritesPerSecond, burst: limits.wsMembershipWriteBurst },
       connects: { perSecond: limits.wsConnectsPerUserPerMinute / 60, burst: limits.wsConnectsPerUserPerMinute }
     }
-    // Long enough for an emptied bucket (in debt by a burst) to be full again, and for the flood windows.
-    this.ttlMs = Math.ceil(Math.max(2 * FLOOD_WINDOW_MS, ...BUCKETS.map((b) => 2 * this.rates[b].burst / this.rates[b].perSecond * 1000))) + 1000
     this.addressConnects = new BucketTable(limits.wsConnectsPerAddressPerMinute / 60, limits.wsConnectsPerAddressPerMinute)
   }
 
@@ -226,7 +227,7 @@ export class ClusterBudgets implements UserBudgets {
     for (const [key, user] of this.users) {
       const active = user.refusedUnreported > 0 || BUCKETS.some((b) => user.buckets[b].unreported > 0)
       if (active) {
-        void this.report(key)
+        if (user.pending === 0) void this.report(key)
         continue
       }
       // Nothing to say and nothing that differs from a fresh user: forget it (the cluster's copy is in Redis).
@@ -250,7 +251,7 @@ export class ClusterBudgets implements UserBudgets {
     user.refusedUnreported = 0
     user.refusedInFlight += refused
     user.pending += 1
-    const args: Array<string | number> = [at, this.ttlMs, refused, FLOOD_WINDOW_MS]
+    const args: Array<string | number> = [at, refused, FLOOD_WINDOW_MS]
     BUCKETS.forEach((b, i) => { args.push(b, spent[i]!, this.rates[b].perSecond, this.rates[b].burst) })
     try {
       const answer = await this.options.redis.command.eval(SYNC, 1, this.options.redis.key('budget', key), ...args) as string[]
@@ -260,13 +261,9 @@ export class ClusterBudgets implements UserBudgets {
       user.clusterRefusalsAt = at
       this.warned = false
     } catch (err) {
-      // Not reported: kept for the next report, and the local copies go on alone meanwhile.
-      BUCKETS.forEach((b, i) => {
-        user.buckets[b].inFlight -= spent[i]!
-        user.buckets[b].unreported += spent[i]!
-      })
+      // Not reported, and forgiven: the local copies went on alone meanwhile, as one process's buckets do.
+      BUCKETS.forEach((b, i) => { user.buckets[b].inFlight -= spent[i]! })
       user.refusedInFlight -= refused
-      user.refusedUnreported += refused
       if (!this.warned) this.options.logger.warn({ err }, 'per-user budgets could not be reconciled through Redis; each node counts alone meanwhile')
       this.warned = true
     } finally {
