@@ -145,11 +145,18 @@ export class ClusterBench {
   private readonly redis: Redis
 
   constructor (private readonly options: Options, private readonly redisUrl: string, private readonly log: (line: string) => void) {
-    this.redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2, connectionName: 'wp-bench-orchestrator' })
+    // No reconnect loop: the orchestrator needs Redis at the start and the end only, and must never hang on it.
+    this.redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2, retryStrategy: () => null, connectionName: 'wp-bench-orchestrator' })
+    this.redis.on('error', () => {}) // connect() and each command report their own failure
   }
 
   async run (): Promise<ClusterResults> {
-    await this.redis.connect()
+    try {
+      await this.redis.connect()
+    } catch (err) {
+      this.redis.disconnect()
+      throw new Error(`Redis at ${this.redisUrl} does not answer (set BENCH_REDIS_URL): ${(err as Error).message}`, { cause: err })
+    }
     const info = await this.redis.info('server')
     const redisPid = Number(/process_id:(\d+)/.exec(info)?.[1])
     const results: ClusterResults = {
