@@ -76,7 +76,7 @@ function enter (room: WatchPartyRoom): void {
   history.replaceState(null, '', url)
 
   if (params.get('sync') !== 'off') {
-    const binding = bindPlayer(room, video)
+    const binding = bindPlayer(room, video, { client: handle.client })
     handle.binding = binding
     binding.on('viewers', renderDrift)
     binding.on('status', (sample) => {

@@ -4,7 +4,7 @@
  * the server clock, reports once a second, holds while stalled, and switches roles on host_changed.
  */
 import t from 'tap'
-import { WatchPartyRoom, bindPlayer } from '@watch-party/client'
+import { Emitter, WatchPartyRoom, bindPlayer } from '@watch-party/client'
 import { FakeClock } from '../helpers/fake-clock.js'
 import { FakeMedia } from './helpers/fake-media.js'
 import { ROOM_ID, roomShape } from './helpers/fake-socket.js'
@@ -166,4 +166,45 @@ t.test('viewer follows pause, seek and rate; host_changed makes it the host at t
   sent.length = 0
   await run(clock, 6000)
   t.same(sent, [], 'nothing sent after destroy')
+})
+
+/** The two client events the binding listens to. */
+class FakeClient extends Emitter<{ connected: { reconnect: boolean }, clock: { offset: number } }> {
+  clock: { offset: number } | undefined = { offset: 0 }
+  fire<K extends 'connected' | 'clock'> (event: K, payload: { connected: { reconnect: boolean }, clock: { offset: number } }[K]): void { this.emit(event, payload) }
+}
+
+t.test('with the client: after a reconnect nothing trusts the clock until the first estimate from pings', async (t) => {
+  const clock = new FakeClock()
+  const host = roomFor(clock, 'alice')
+  const client = new FakeClient()
+  const media = new FakeMedia(clock)
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const binding = bindPlayer(host.room, media, { timers: clock, now: () => clock.now(), client: client as any })
+  binding.load(VIDEO)
+  await run(clock, 100)
+  host.sent.length = 0
+  client.fire('connected', { reconnect: true })
+  void media.play()
+  await run(clock, 6000)
+  t.same(host.sent.filter((s) => s.type === 'host_sync'), [], 'the host sends nothing on a clock from the hello')
+  client.fire('clock', { offset: 0 })
+  await run(clock, 20)
+  t.match(host.sent.filter((s) => s.type === 'host_sync'), [{ data: { isPlaying: true } }], 'and syncs once the estimate is in')
+  binding.destroy()
+
+  const viewer = roomFor(clock, 'bob')
+  const viewerClient = new FakeClient()
+  const viewerMedia = new FakeMedia(clock)
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const follower = bindPlayer(viewer.room, viewerMedia, { timers: clock, now: () => clock.now(), client: viewerClient as any })
+  viewerClient.fire('connected', { reconnect: true })
+  viewer.deliver({ type: 'sync', data: { roomId: ROOM_ID, videoUrl: VIDEO, currentTime: 30, isPlaying: true, playbackRate: 1, updatedAt: clock.now() } })
+  await run(clock, 1000)
+  t.equal(viewerMedia.seeks, 0, 'a viewer makes no seek on it either')
+  t.match(follower.status?.decision, { kind: 'hold', reason: 'clock' })
+  viewerClient.fire('clock', { offset: 0 })
+  await run(clock, 1500)
+  t.equal(viewerMedia.seeks, 1, 'then it seeks')
+  follower.destroy()
 })

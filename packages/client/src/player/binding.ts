@@ -15,6 +15,7 @@
  *   state and the clock estimate stay), and picks up the new state after the rejoin.
  * - `status` is emitted after every viewer sample; `viewers` whenever the server sends viewer_status (host).
  */
+import type { WatchPartyClient } from '../client.js'
 import type { WatchPartyRoom } from '../room.js'
 import { Emitter } from '../emitter.js'
 import { localNow, realTimers, type Timers } from '../host.js'
@@ -36,6 +37,14 @@ export interface BindingOptions {
   hostHeartbeatMs?: number
   /** Host: resync when the player is this far (s) from the room's extrapolated state (default 0.015). */
   hostResyncThreshold?: number
+  /**
+   * The room's client. With it, at the start (when no round of pings has completed yet) and after every
+   * (re)connect the binding waits for the client's first clock estimate
+   * from pings before it trusts the server clock: until then the host sends no sync and checks nothing, and a
+   * viewer corrects by rate only (no seek). The offset the client uses meanwhile comes from one sample, the
+   * server's hello, which is off by however long either side was busy (seconds, right after a restart).
+   */
+  client?: Pick<WatchPartyClient, 'on' | 'clock'>
   /** Local monotonic clock, ms (default performance.now-based). */
   now?: () => number
   timers?: Timers
@@ -82,6 +91,9 @@ export class PlayerBinding extends Emitter<BindingEvents> {
   private destroyed = false
   private lastSample: ViewerSample | undefined
   private syncing = false
+  /** False from a (re)connect until the client's next clock estimate (only with `options.client`). */
+  private clockSettled = true
+  private syncWhenSettled = false
   private cancelMoving: (() => void) | undefined
 
   constructor (private readonly room: RoomLike, target: PlayerAdapter | MediaElementLike, private readonly options: BindingOptions = {}) {
@@ -98,6 +110,12 @@ export class PlayerBinding extends Emitter<BindingEvents> {
     this.offs.push(room.on('recovered', () => { this.afterRejoin() }))
     this.offs.push(room.on('reset', () => { this.afterRejoin() }))
     this.offs.push(room.on('closed', () => { this.destroy() }))
+    const client = options.client
+    if (client !== undefined) {
+      this.clockSettled = client.clock !== undefined
+      this.offs.push(client.on('connected', () => { this.clockSettled = false }))
+      this.offs.push(client.on('clock', () => { this.settled() }))
+    }
     this.enter(this.currentMode)
   }
 
@@ -168,8 +186,24 @@ export class PlayerBinding extends Emitter<BindingEvents> {
 
   private afterRejoin (): void {
     if (this.destroyed) return
-    if (this.currentMode === 'host') this.syncNow()
-    else this.scheduleTick(0)
+    if (this.currentMode === 'host') {
+      if (!this.clockSettled) this.syncWhenSettled = true
+      else if (!this.roomAgrees()) this.syncNow()
+      else this.checkHost()
+    } else {
+      this.scheduleTick(0)
+    }
+  }
+
+  private settled (): void {
+    if (this.destroyed || this.clockSettled) return
+    this.clockSettled = true
+    if (this.currentMode === 'host' && this.syncWhenSettled) {
+      if (!this.roomAgrees()) this.syncNow()
+      else this.checkHost()
+    }
+    else if (this.currentMode === 'viewer') this.scheduleTick(0)
+    this.syncWhenSettled = false
   }
 
   private onPlayer (event: PlayerEventType): void {
@@ -226,6 +260,10 @@ export class PlayerBinding extends Emitter<BindingEvents> {
   private syncNow (): void {
     const url = this.player.source()
     if (url === undefined || this.player.seeking()) return
+    if (!this.clockSettled) {
+      this.syncWhenSettled = true
+      return
+    }
     const playing = !this.player.paused() && !this.player.buffering()
     this.sendSync(url, this.player.currentTime(), playing)
   }
@@ -260,14 +298,27 @@ export class PlayerBinding extends Emitter<BindingEvents> {
     }, ms)
   }
 
-  /** Host: is the room still told where this player is? */
+  /** Host: does the room's state (after a rejoin) say what this player does, but for the position? */
+  private roomAgrees (): boolean {
+    const playback = this.room.playback
+    const player = this.player
+    return playback !== null && playback.videoUrl === player.source() && playback.playbackRate === player.playbackRate() &&
+      playback.isPlaying === (!player.paused() && !player.buffering())
+  }
+
+  /**
+   * Host: is the room still told where this player is? Within the clock estimate's own uncertainty (half its
+   * round trip) a difference may be the clock's, not the player's: resyncing on it would move every viewer by
+   * the estimate's error (right after a server restart the first pings can take hundreds of ms).
+   */
   private checkHost (): void {
     const player = this.player
     const playback = this.room.playback
-    if (this.syncing || playback === null || player.seeking() || player.buffering() || player.paused()) return
+    if (this.syncing || !this.clockSettled || playback === null || player.seeking() || player.buffering() || player.paused()) return
     const expected = this.room.expectedPosition()
     if (expected === undefined || !playback.isPlaying) return
-    if (Math.abs(player.currentTime() - expected) > (this.options.hostResyncThreshold ?? 0.015)) this.syncNow()
+    const uncertainty = (this.options.client?.clock?.rtt ?? 0) / 2000
+    if (Math.abs(player.currentTime() - expected) > Math.max(this.options.hostResyncThreshold ?? 0.015, uncertainty)) this.syncNow()
   }
 
   /** Viewer: one sample and its decision. */
@@ -300,6 +351,11 @@ export class PlayerBinding extends Emitter<BindingEvents> {
       seeking: player.seeking(),
       buffering: player.buffering()
     }, this.follow, this.tuning)
+    if (decision.kind === 'seek' && !this.clockSettled) {
+      // Not on a clock from one sample: keep playing as it is until the estimate is in.
+      this.publish(decision.drift, { kind: 'hold', reason: 'clock', drift: decision.drift })
+      return
+    }
     this.follow = state
     this.apply(decision)
     this.publish(decision.drift, decision)

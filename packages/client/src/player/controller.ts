@@ -92,8 +92,8 @@ export const initialFollowState = (tuning: Pick<SyncTuning, 'initialSeekLead'> =
   ({ seekLead: tuning.initialSeekLead, lastSeekAt: undefined, measuringSeek: false, landing: undefined, smoothed: undefined })
 
 export type Decision =
-  /** Leave the player alone (it is seeking or buffering). */
-  | { kind: 'hold', reason: 'seeking' | 'buffering', drift: number }
+  /** Leave the player alone (it is seeking or buffering; `clock`: the binding waits for a clock estimate). */
+  | { kind: 'hold', reason: 'seeking' | 'buffering' | 'clock', drift: number }
   /** Jump to `to` (s), then be playing or paused as `play` says, at `rate`. */
   | { kind: 'seek', to: number, play: boolean, rate: number, drift: number }
   /** Be playing or paused as `play` says, at `rate`. */
