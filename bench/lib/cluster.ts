@@ -20,7 +20,7 @@
  * Contract: every node and load generator is killed before the scenario returns (and by the bench's exit
  * handler if it does not); every Redis key under the run's prefix is deleted; the fresh databases are dropped.
  */
-import type { ChildProcess } from 'node:child_process'
+import { execFileSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -92,6 +92,9 @@ export interface FailoverResult {
 }
 
 export interface ClusterResults {
+  /** The commit the nodes ran, and whether src/ had uncommitted changes then (the working tree is shared). */
+  commit?: string
+  srcDirty?: boolean
   redisVersion: string
   redisPid: number
   adapterVersion: string
@@ -160,6 +163,7 @@ export class ClusterBench {
     const info = await this.redis.info('server')
     const redisPid = Number(/process_id:(\d+)/.exec(info)?.[1])
     const results: ClusterResults = {
+      ...gitState(),
       redisVersion: /redis_version:(\S+)/.exec(info)?.[1] ?? '?',
       redisPid,
       adapterVersion: versionOf('@socket.io/redis-adapter'),
@@ -491,6 +495,16 @@ function backendsOf (database: DatabaseSetup): () => Promise<number[]> {
   }
 }
 
+function gitState (): { commit?: string, srcDirty?: boolean } {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'packages/protocol'], { cwd: ROOT, encoding: 'utf8' }).trim() !== ''
+    return { commit, srcDirty: dirty }
+  } catch {
+    return {}
+  }
+}
+
 function versionOf (pkg: string): string {
   try {
     return (JSON.parse(readFileSync(join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version
@@ -515,7 +529,8 @@ export function renderCluster (c: ClusterResults): string[] {
     'The "1 process" columns are the same load, the same two load generators, on one process without Redis (ours without REDIS_URL, Socket.IO with its in-memory adapter): what going to two nodes costs per delivery. ' +
     `CPU is percent of one core over the measured window; "all" adds the redis-server process (Redis ${c.redisVersion}, pid ${c.redisPid}) and, for ours, ` +
     'the PostgreSQL backends of the run\'s database. The machine\'s Redis is shared: its CPU is a delta over the window and includes other ' +
-    `clients' traffic ("Redis idle" is the same Redis over an equal window before the nodes started). Socket.IO uses @socket.io/redis-adapter ${c.adapterVersion}.`, '')
+    `clients' traffic ("Redis idle" is the same Redis over an equal window before the nodes started). Socket.IO uses @socket.io/redis-adapter ${c.adapterVersion}.` +
+    (c.commit === undefined ? '' : ` Server code: commit ${c.commit}${c.srcDirty === true ? ' with uncommitted changes in src/' : ''}.`), '')
   if (c.fanout.length > 0) {
     const cols = c.fanout
     out.push(`| measurement | ${cols.map((r) => `${labelOf(r.kind, r.nodes ?? 2)}, ${r.rooms}×${r.viewers} at ${r.syncHz} Hz`).join(' | ')} |`)
