@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { freePort } from '../helpers/ports.js'
 import { serverDatabase, startServer, type ServerProcess } from '../helpers/server-process.js'
-import { TestClient, type ReceivedEvent } from '../helpers/ws-client.js'
+import { canonicalJson, TestClient, type ReceivedEvent } from '../helpers/ws-client.js'
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p))
 const skip = process.env.DATABASE_URL === undefined || process.env.DATABASE_URL === ''
@@ -77,7 +77,7 @@ t.test('three nodes behind the shipped nginx configuration hold a party through 
   const seen = new Map<string, Map<number, string>>(users.map((u) => [u, new Map()]))
   const record = (user: string, client: TestClient, roomId: string): void => {
     for (const e of client.events) {
-      if (e.channel === `room-${roomId}` && typeof e.seq === 'number') seen.get(user)!.set(e.seq, JSON.stringify([e.type, e.epoch, e.data]))
+      if (e.channel === `room-${roomId}` && typeof e.seq === 'number') seen.get(user)!.set(e.seq, canonicalJson([e.type, e.epoch, e.data]))
     }
   }
   const host = await TestClient.connect(wsUrl, { userId: 'lbh' }, t)

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { serverDatabase, startServer, type ServerDatabase, type ServerProcess } from '../helpers/server-process.js'
-import { TestClient, type ReceivedEvent, type Teardown } from '../helpers/ws-client.js'
+import { canonicalJson, TestClient, type ReceivedEvent, type Teardown } from '../helpers/ws-client.js'
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const skip = process.env.DATABASE_URL === undefined || process.env.DATABASE_URL === ''
@@ -53,7 +53,7 @@ t.test('members on three nodes see one order, with the same seq and data everywh
   for (const client of [onB, onC]) await client.next((e) => e.type === 'sync' && e.data.currentTime >= 3)
   for (const client of [host, onB, onC]) await client.barrier()
   const lastSeq = 2 + 15
-  const views = [host, onB, onC].map((client) => new Map(stream(client, roomId).map((e) => [e.seq, JSON.stringify([e.type, e.epoch, e.data])])))
+  const views = [host, onB, onC].map((client) => new Map(stream(client, roomId).map((e) => [e.seq, canonicalJson([e.type, e.epoch, e.data])])))
   for (let seq = 3; seq <= lastSeq; seq++) {
     const seen = views.map((v) => v.get(seq))
     t.ok(seen.every((s) => s !== undefined && s === seen[0]), `seq ${seq}: the same event on every node`)
@@ -182,7 +182,7 @@ t.test('a rolling restart of every node in turn: the party goes on, nobody leave
   }
   const everySeq = new Map<string, Map<number, string>>(users.map((u) => [u, new Map()]))
   const record = (user: string, client: TestClient): void => {
-    for (const e of stream(client, roomId)) everySeq.get(user)!.set(e.seq as number, JSON.stringify([e.type, e.epoch, e.data]))
+    for (const e of stream(client, roomId)) everySeq.get(user)!.set(e.seq as number, canonicalJson([e.type, e.epoch, e.data]))
   }
   let line = 0
   const chatRound = async (): Promise<void> => {
@@ -225,7 +225,7 @@ t.test('a rolling restart of every node in turn: the party goes on, nobody leave
   const lastSeq = Math.max(...[...everySeq.values()].map((m) => Math.max(...m.keys())))
   for (let seq = 3; seq <= lastSeq; seq++) {
     const seen = users.map((u) => everySeq.get(u)!.get(seq))
-    t.ok(seen.every((s) => s !== undefined && s === seen[0]), `seq ${seq}: every client has it, the same everywhere`)
+    t.ok(seen.every((s) => s !== undefined && s === seen[0]), `seq ${seq}: every client has it, the same everywhere`, { seen: Object.fromEntries(users.map((u, i) => [u, seen[i] ?? null])) })
   }
   t.equal(lastSeq, 2 + 3 * 4, 'two joins and twelve lines: no event lost, none added')
 })

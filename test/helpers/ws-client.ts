@@ -198,3 +198,14 @@ export async function startParty (wsUrl: string, t: Teardown, host: string, ...v
   }
   return { roomId, host: hostClient, viewers: viewerClients }
 }
+
+/**
+ * A value as canonical JSON (object keys sorted, recursively): events compared "by value", since an event
+ * replayed from the stored history may list its data's keys in another order than when it was first sent.
+ */
+export function canonicalJson (value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v)
+}
