@@ -195,16 +195,21 @@ t.test('with the client: after a reconnect nothing trusts the clock until the fi
 
   const viewer = roomFor(clock, 'bob')
   const viewerClient = new FakeClient()
+  viewerClient.clock = undefined // no round of pings completed yet
   const viewerMedia = new FakeMedia(clock)
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const follower = bindPlayer(viewer.room, viewerMedia, { timers: clock, now: () => clock.now(), client: viewerClient as any })
-  viewerClient.fire('connected', { reconnect: true })
   viewer.deliver({ type: 'sync', data: { roomId: ROOM_ID, videoUrl: VIDEO, currentTime: 30, isPlaying: true, playbackRate: 1, updatedAt: clock.now() } })
+  await run(clock, 3000)
+  const joined = viewerMedia.seeks
+  t.ok(joined >= 1, 'a viewer not yet playing starts from a rough seek')
+  viewerClient.fire('connected', { reconnect: true })
+  viewer.deliver({ type: 'sync', data: { roomId: ROOM_ID, videoUrl: VIDEO, currentTime: 90, isPlaying: true, playbackRate: 1, updatedAt: clock.now() } })
   await run(clock, 1000)
-  t.equal(viewerMedia.seeks, 0, 'a viewer makes no seek on it either')
+  t.equal(viewerMedia.seeks, joined, 'a playing viewer makes no seek on the clock of a hello')
   t.match(follower.status?.decision, { kind: 'hold', reason: 'clock' })
   viewerClient.fire('clock', { offset: 0 })
   await run(clock, 1500)
-  t.equal(viewerMedia.seeks, 1, 'then it seeks')
+  t.equal(viewerMedia.seeks, joined + 1, 'then it seeks')
   follower.destroy()
 })

@@ -94,6 +94,8 @@ export class PlayerBinding extends Emitter<BindingEvents> {
   /** False from a (re)connect until the client's next clock estimate (only with `options.client`). */
   private clockSettled = true
   private syncWhenSettled = false
+  /** The shortest round trip of any clock estimate seen: what the path allows when nothing is queued. */
+  private bestRtt = Infinity
   private cancelMoving: (() => void) | undefined
 
   constructor (private readonly room: RoomLike, target: PlayerAdapter | MediaElementLike, private readonly options: BindingOptions = {}) {
@@ -114,7 +116,10 @@ export class PlayerBinding extends Emitter<BindingEvents> {
     if (client !== undefined) {
       this.clockSettled = client.clock !== undefined
       this.offs.push(client.on('connected', () => { this.clockSettled = false }))
-      this.offs.push(client.on('clock', () => { this.settled() }))
+      this.offs.push(client.on('clock', (estimate) => {
+        this.bestRtt = Math.min(this.bestRtt, estimate.rtt)
+        this.settled()
+      }))
     }
     this.enter(this.currentMode)
   }
@@ -307,9 +312,10 @@ export class PlayerBinding extends Emitter<BindingEvents> {
   }
 
   /**
-   * Host: is the room still told where this player is? Within the clock estimate's own uncertainty (half its
-   * round trip) a difference may be the clock's, not the player's: resyncing on it would move every viewer by
-   * the estimate's error (right after a server restart the first pings can take hundreds of ms).
+   * Host: is the room still told where this player is? Within the clock estimate's extra uncertainty (half of
+   * its round trip beyond the shortest one seen) a difference may be the clock's, not the player's: resyncing on
+   * it would move every viewer by the estimate's error (right after a server restart the first pings can take
+   * hundreds of ms more than usual).
    */
   private checkHost (): void {
     const player = this.player
@@ -317,7 +323,8 @@ export class PlayerBinding extends Emitter<BindingEvents> {
     if (this.syncing || !this.clockSettled || playback === null || player.seeking() || player.buffering() || player.paused()) return
     const expected = this.room.expectedPosition()
     if (expected === undefined || !playback.isPlaying) return
-    const uncertainty = (this.options.client?.clock?.rtt ?? 0) / 2000
+    const rtt = this.options.client?.clock?.rtt
+    const uncertainty = rtt === undefined || !Number.isFinite(this.bestRtt) ? 0 : Math.max(0, rtt - this.bestRtt) / 2000
     if (Math.abs(player.currentTime() - expected) > Math.max(this.options.hostResyncThreshold ?? 0.015, uncertainty)) this.syncNow()
   }
 
@@ -351,8 +358,9 @@ export class PlayerBinding extends Emitter<BindingEvents> {
       seeking: player.seeking(),
       buffering: player.buffering()
     }, this.follow, this.tuning)
-    if (decision.kind === 'seek' && !this.clockSettled) {
-      // Not on a clock from one sample: keep playing as it is until the estimate is in.
+    if (decision.kind === 'seek' && !this.clockSettled && !player.paused()) {
+      // Not on a clock from one sample: keep playing as it is until the estimate is in (a player not yet playing
+      // has nothing to lose: it starts from the rough position, and the estimate refines it).
       this.publish(decision.drift, { kind: 'hold', reason: 'clock', drift: decision.drift })
       return
     }
