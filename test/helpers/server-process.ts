@@ -165,6 +165,12 @@ export class ServerProcess {
         reject(new Error(`${this.name}: no matching log line within ${timeoutMs} ms\n${this.describe()}`))
       }, timeoutMs)
       this.logWaiters.add(waiter)
+      // A process that exited writes no more lines: give up at once (its timer would hold the test file open).
+      void this.exited.then(() => {
+        if (!this.logWaiters.delete(waiter)) return
+        clearTimeout(timer)
+        reject(new Error(`${this.name}: exited without the log line waited for\n${this.describe()}`))
+      })
     })
   }
 
