@@ -112,7 +112,10 @@ const codePoints = (s: string): number => [...s].length
 /** Postgres text cannot hold these; refusing them with 400 is as good as storing them. */
 const unstorable = (s: string): boolean => s.includes('\u0000') || /\p{Cs}/u.test(s)
 
-/** A create the contract accepts: `{"name": 1-100 characters, not only white space}` as JSON, with a valid user. */
+/**
+ * A create the contract accepts: `{"name": 1-100 characters, not only white space, no control or format
+ * character (1.1)}` as JSON, with a valid user.
+ */
 function validCreate (call: Call): { name: string, storable: boolean, strictJson: boolean } | undefined {
   if (call.method !== 'POST' || call.url !== '/rooms') return undefined
   if (!USER_ID_REGEX.test(call.headers['x-user-id'] ?? '')) return undefined
@@ -130,6 +133,7 @@ function validCreate (call: Call): { name: string, storable: boolean, strictJson
   const name = (body as { name?: unknown }).name
   if (keys.length !== 1 || keys[0] !== 'name' || typeof name !== 'string') return undefined
   if (codePoints(name) < 1 || codePoints(name) > 100 || !/\S/u.test(name)) return undefined
+  if (/[\p{Cc}\p{Cf}]/u.test(name)) return undefined
   const strictJson = contentType === 'application/json' || contentType === 'application/json; charset=utf-8'
   return { name, storable: !unstorable(name), strictJson }
 }
