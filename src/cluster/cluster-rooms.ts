@@ -38,11 +38,14 @@ export const FORWARD_DONE_MS = 15_000
 /** How often a node checks the owners of rooms it has members in, and the nodes of its rooms' members. */
 export const WATCH_MS = 1000
 /**
- * A request whose owner said "not mine" (a hand-over under way) looks again this many times, this far apart:
- * held about 2 s (a hand-over takes well under that), then answered SERVICE_UNAVAILABLE.
+ * A request whose room is between owners (a hand-over, or a dead owner's lease running out) looks again every
+ * MOVE_RETRY_MS, and is held at most about MOVE_WAIT_MS (a takeover takes ROOM_LEASE_MS at most, by default),
+ * then answered SERVICE_UNAVAILABLE.
  */
-const MOVE_RETRIES = 12
+const MOVE_WAIT_MS = 6000
 const MOVE_RETRY_MS = 150
+/** A node that let a forwarded request go unacknowledged is not asked again for this long. */
+const SILENT_MS = 3000
 /** How often a node sweeps the database for open rooms whose owner is gone. */
 export const SWEEP_MS = 3000
 
@@ -77,6 +80,8 @@ export class ClusterRooms implements Ownership {
   private readonly localRooms = new Map<string, Set<string>>()
   private readonly owners = new Map<string, string>()
   private readonly adopting = new Map<string, Promise<boolean>>()
+  /** Nodes that did not acknowledge a forwarded request, until when they are passed over. */
+  private readonly silent = new Map<string, number>()
   private timers: NodeJS.Timeout[] = []
   private stopping = false
 
@@ -268,26 +273,32 @@ export class ClusterRooms implements Ownership {
 
   /** Runs `local` when this node owns the room (taking it when nobody does), else forwards `op` to the owner. */
   private async run (roomId: string, op: Op, actor: Actor, args: unknown[], res: Responder | undefined, local: () => Promise<void>): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
+    const deadline = Date.now() + MOVE_WAIT_MS
+    for (;;) {
       const owner = await this.route(roomId)
-      if (owner === this.nodeId) {
-        await local()
-        return
-      }
       try {
-        await this.forward(owner, roomId, op, actor, args, res)
-        return
+        if (owner === this.nodeId) {
+          await local()
+          return
+        }
+        if (owner !== undefined) {
+          await this.forward(owner, roomId, op, actor, args, res)
+          return
+        }
       } catch (err) {
-        // The owner was not there or no longer serves the room (a hand-over under way): look again, briefly.
+        // The owner did not answer, or no longer serves the room (a hand-over under way): look again, briefly.
         if (!(err instanceof NotOwner)) throw err
-        if (attempt >= MOVE_RETRIES) throw new AppError('SERVICE_UNAVAILABLE', `room ${roomId} is moving between nodes; try again`)
-        await new Promise((resolve) => setTimeout(resolve, MOVE_RETRY_MS))
       }
+      if (Date.now() >= deadline) throw new AppError('SERVICE_UNAVAILABLE', `room ${roomId} is moving between nodes; try again`)
+      await new Promise((resolve) => setTimeout(resolve, MOVE_RETRY_MS))
     }
   }
 
-  /** Who serves the room: a live lease holder, or this node once it has taken the room. */
-  private async route (roomId: string): Promise<string> {
+  /**
+   * Who serves the room: a live lease holder that answers, or this node once it has taken the room; undefined
+   * while the room is between owners (a dead owner's lease not yet expired, another node taking it).
+   */
+  private async route (roomId: string): Promise<string | undefined> {
     if (this.owns(roomId)) return this.nodeId
     let holder: string | null
     try {
@@ -295,14 +306,15 @@ export class ClusterRooms implements Ownership {
     } catch {
       throw new AppError('SERVICE_UNAVAILABLE', 'the cluster cannot tell which node serves this room (Redis unreachable); try again shortly')
     }
-    if (holder !== null && holder !== this.nodeId && this.presence.alive(holder)) {
+    const silentUntil = holder === null ? undefined : this.silent.get(holder)
+    if (holder !== null && holder !== this.nodeId && this.presence.alive(holder) && (silentUntil === undefined || silentUntil < Date.now())) {
       this.owners.set(roomId, holder)
       return holder
     }
     if (await this.adopt(roomId)) return this.nodeId
     const now = await this.leases.holder(roomId).catch(() => null)
-    if (now !== null && now !== this.nodeId) return now
-    throw new AppError('SERVICE_UNAVAILABLE', `room ${roomId} has no node serving it right now; try again`)
+    if (now !== null && now !== this.nodeId && now !== holder) return now
+    return undefined
   }
 
   /** Takes a room nobody serves: lease, fenced claim, load. False when another node was faster. */
@@ -345,6 +357,7 @@ export class ClusterRooms implements Ownership {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {
           this.pending.delete(id)
+          this.silent.set(owner, Date.now() + SILENT_MS)
           reject(new NotOwner())
         }, FORWARD_ACK_MS)
         this.pending.set(id, { res, acked: false, resolve, reject, timer, roomId })

@@ -102,7 +102,7 @@ t.test('three nodes behind the shipped nginx configuration hold a party through 
       const deadline = Date.now() + LEASE_MS + 15_000
       while (rejoined === undefined && Date.now() < deadline) {
         fresh = await TestClient.connect(wsUrl, { userId: user }, t).catch(() => undefined)
-        const reply = await fresh?.request('join_room', { roomId, since: { epoch: last.epoch, seq: last.seq } }, 5000).catch(() => undefined)
+        const reply = await fresh?.request('join_room', { roomId, since: { epoch: last.epoch, seq: last.seq } }, 10_000).catch(() => undefined)
         if (reply?.type === 'room_joined') rejoined = reply
         else {
           fresh?.terminate()
@@ -119,9 +119,12 @@ t.test('three nodes behind the shipped nginx configuration hold a party through 
     for (const user of users) {
       const deadline = Date.now() + LEASE_MS + 15_000
       for (;;) {
-        const reply = await clients.get(user)!.request('chat', { roomId, message: `${user} ${line}` }, 5000).catch(() => undefined)
-        if (reply?.type === 'chat') break
-        if (Date.now() > deadline) throw new Error(`${user}'s chat was not served: ${JSON.stringify(reply)}`)
+        const client = clients.get(user)!
+        const reply = await client.request('chat', { roomId, message: `${user} ${line}` }, 10_000).catch((err: unknown) => String(err))
+        if (typeof reply === 'object' && reply.type === 'chat') break
+        if (Date.now() > deadline) {
+          throw new Error(`${user}'s chat was not served: ${typeof reply === 'string' ? reply : JSON.stringify(reply)} (socket state ${client.socket.readyState})\n${nodes.map((n) => n.describe()).join('\n')}`)
+        }
         await new Promise((resolve) => setTimeout(resolve, 300))
       }
       line++

@@ -83,7 +83,7 @@ t.test('kill -9 of the owner: another node takes the room over, same epoch, nobo
   await owner.exited
   let after: ReceivedEvent | undefined
   while (after === undefined && Date.now() - killedAt < LEASE_MS + 10_000) {
-    const reply = await host.request('chat', { roomId, message: 'after the crash' }, 5000).catch(() => undefined)
+    const reply = await host.request('chat', { roomId, message: 'after the crash' }, 10_000).catch(() => undefined)
     if (reply?.type === 'chat') after = reply
   }
   const tookMs = Date.now() - killedAt

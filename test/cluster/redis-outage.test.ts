@@ -34,7 +34,7 @@ async function until (what: string, check: () => Promise<boolean>, ms = 20_000):
 async function chatUntilServed (client: TestClient, roomId: string, message: string): Promise<ReceivedEvent> {
   let served: ReceivedEvent | undefined
   await until(`${client.name}'s chat is served again`, async () => {
-    const reply = await client.request('chat', { roomId, message }, 5000).catch(() => undefined)
+    const reply = await client.request('chat', { roomId, message }, 10_000).catch(() => undefined)
     if (reply?.type === 'chat') served = reply
     return served !== undefined
   }, 30_000)
