@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path'
 import type { TargetKind } from './lib/clients.js'
 import { ClusterBench } from './lib/cluster.js'
 import { parseOptions, type Options, type Scenario } from './lib/options.js'
-import { killAllChildren, ROOT, spawnNode, stopChild } from './lib/proc.js'
+import { killAllChildren, ROOT, spawnNode, stopChild, versionOf } from './lib/proc.js'
 import { bottlenecks, checkTargets, renderMarkdown, type BenchResults, type Machine, type TargetResults } from './lib/report.js'
 import { RpcClient } from './lib/rpc.js'
 import { fanout, idle, joinStorm, rest, saturation, type Context } from './lib/scenarios.js'
@@ -42,14 +42,6 @@ function cpuPressure (): { cpuPressureAtStart?: number } {
     return match === null ? {} : { cpuPressureAtStart: Number(match[1]) }
   } catch {
     return {}
-  }
-}
-
-function versionOf (pkg: string): string {
-  try {
-    return (JSON.parse(readFileSync(join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version
-  } catch {
-    return '?'
   }
 }
 

@@ -22,14 +22,14 @@
  */
 import { execFileSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs'
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import { connectClient, MARK_SYNC, marker, type BenchClient } from './clients.js'
 import { Histogram, nowUs, type HistogramJson, type Summary } from './histogram.js'
 import type { Options } from './options.js'
-import { cpuSeconds, freePort, ROOT, spawnNode, stopChild } from './proc.js'
+import { cpuSeconds, freePort, ROOT, spawnNode, stopChild, versionOf } from './proc.js'
 import { RpcClient } from './rpc.js'
 import { oursEnv, prepareDatabase, type DatabaseSetup } from './targets.js'
 
@@ -502,14 +502,6 @@ function gitState (): { commit?: string, srcDirty?: boolean } {
     return { commit, srcDirty: dirty }
   } catch {
     return {}
-  }
-}
-
-function versionOf (pkg: string): string {
-  try {
-    return (JSON.parse(readFileSync(join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version
-  } catch {
-    return '?'
   }
 }
 

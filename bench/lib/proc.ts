@@ -6,10 +6,20 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { setPriority } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const GUARD = pathToFileURL(fileURLToPath(new URL('./parent-guard.ts', import.meta.url))).href
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+/** The installed version of a package (the bench reports what it compared), or '?' when it is not installed. */
+export function versionOf (pkg: string): string {
+  try {
+    return (JSON.parse(readFileSync(join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version
+  } catch {
+    return '?'
+  }
+}
 
 const children = new Set<ChildProcess>()
 
