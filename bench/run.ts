@@ -6,16 +6,16 @@
  * Contract: every child process is killed before this process exits, whether the run succeeded, failed or
  * was interrupted, and the temporary database is dropped. Exits 1 when any scenario failed.
  */
-import type { ChildProcess } from 'node:child_process'
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, release, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { TargetKind } from './lib/clients.js'
 import { ClusterBench } from './lib/cluster.js'
 import { parseOptions, type Options, type Scenario } from './lib/options.js'
-import { killAllChildren, ROOT, spawnNode, stopChild, versionOf } from './lib/proc.js'
+import { killAllChildren, ROOT, versionOf } from './lib/proc.js'
 import { bottlenecks, checkTargets, renderMarkdown, type BenchResults, type Machine, type TargetResults } from './lib/report.js'
-import { RpcClient } from './lib/rpc.js'
+import type { RpcClient } from './lib/rpc.js'
+import { startWorkers, stopWorkers } from './lib/workers.js'
 import { fanout, idle, joinStorm, rest, saturation, type Context } from './lib/scenarios.js'
 import { prepareDatabase, settle, startServer, stopServer, TARGET_LABELS, type DatabaseSetup, type RunningServer } from './lib/targets.js'
 
@@ -43,19 +43,6 @@ function cpuPressure (): { cpuPressureAtStart?: number } {
   } catch {
     return {}
   }
-}
-
-async function startWorkers (options: Options): Promise<RpcClient[]> {
-  return Array.from({ length: options.genProcs }, (_v, i) => {
-    const child = spawnNode({
-      script: 'bench/loadgen/worker.ts',
-      env: { ...process.env, NODE_OPTIONS: undefined },
-      ipc: true,
-      nice: options.nice,
-      output: (chunk) => { process.stderr.write(`[loadgen ${i}] ${chunk.toString('utf8')}`) }
-    })
-    return new RpcClient(`loadgen ${i}`, child)
-  })
 }
 
 async function runTarget (kind: TargetKind, options: Options, workers: RpcClient[], database: DatabaseSetup): Promise<TargetResults> {
@@ -171,7 +158,7 @@ async function main (): Promise<number> {
   log(`bench${options.quick ? ' --quick' : ''}: ${targetsLine}; ${options.scenarios.join(', ')}; database: ${db.description}`)
   try {
     if (options.scenarios.some((s) => s !== 'cluster')) {
-      workers = await startWorkers(options)
+      workers = startWorkers(options.genProcs, options.nice)
       for (const kind of options.targets) results.targets[kind] = await runTarget(kind, options, workers, db)
     }
     if (options.scenarios.includes('cluster')) {
@@ -187,10 +174,7 @@ async function main (): Promise<number> {
       log(`  cluster done in ${((performance.now() - started) / 1000).toFixed(1)} s`)
     }
   } finally {
-    await Promise.all(workers.map(async (w) => {
-      await w.call('exit', {}, 5000).catch(() => {})
-      await stopChild(w.child as ChildProcess, 3000)
-    }))
+    await stopWorkers(workers)
     if (database === db) {
       database = undefined
       await db.cleanup()
