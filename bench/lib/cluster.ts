@@ -2,12 +2,15 @@
  * The cluster scenario (issue 11): several processes of one server on one Redis (and, for ours, one
  * PostgreSQL database), members of each room split across them.
  *
- * - Fan-out: two nodes of ours (REDIS_URL cluster mode) against two nodes of Socket.IO with
- *   `@socket.io/redis-adapter` (bench/servers/socketio-cluster.ts), same rooms, same rates. Each room's host is
- *   on node A (which therefore owns the room, for ours), its viewers half on A and half on B; one load-generator
- *   process per node. Measured: deliveries, loss, latency p50/p99 (overall, and same-node vs cross-node
- *   viewers), and CPU per delivery over every process the delivery needs: both nodes, the redis-server process
- *   and, for ours, the PostgreSQL backends serving the run's database.
+ * - Fan-out: N nodes of ours (REDIS_URL cluster mode) against N nodes of Socket.IO with
+ *   `@socket.io/redis-adapter` (bench/servers/socketio-cluster.ts), same rooms, same rates, for each N of
+ *   `options.clusterNodes` (default 1, 2, 3; one node in cluster mode is the cost of going through Redis at all),
+ *   beside the same load on one process without Redis (mode 'single'). Each room's host is on node A (which
+ *   therefore owns the room, for ours), its viewers spread evenly over the N nodes; one load-generator process
+ *   per node (two on one node or one process, as many viewers each). Measured: deliveries, loss, latency p50/p99
+ *   (overall, per node, and node A vs the other nodes), and CPU per delivery over every process the delivery
+ *   needs: the nodes, the redis-server process (cluster mode) and, for ours, the PostgreSQL backends serving the
+ *   run's database. The load generators are measured too but counted in no per-delivery figure.
  * - Failover: three nodes of ours; each run starts a fresh owner node, creates a room on it (so it owns the
  *   room) with the host on a second node and a viewer on a third, then kill -9s the owner and measures, from
  *   the kill, until the host's chat is answered again and until a host_sync sent after the kill reaches the
@@ -34,13 +37,23 @@ import { RpcClient } from './rpc.js'
 import { oursEnv, prepareDatabase, type DatabaseSetup } from './targets.js'
 
 export type ClusterKind = 'ours' | 'socketio'
-export const CLUSTER_LABELS: Record<ClusterKind, string> = { ours: 'ours, 2 nodes', socketio: 'Socket.IO + redis-adapter, 2 nodes' }
+/** 'single': one process without Redis (the reference); 'cluster': REDIS_URL set, 1..N nodes. */
+export type ClusterMode = 'single' | 'cluster'
+const CLUSTER_NAMES: Record<ClusterKind, string> = { ours: 'ours', socketio: 'Socket.IO + redis-adapter' }
 const SINGLE_LABELS: Record<ClusterKind, string> = { ours: 'ours, 1 process', socketio: 'Socket.IO, 1 process' }
-/** "ours, 2 nodes" or, for the one-process reference run of the same load, "ours, 1 process". */
-export const labelOf = (kind: ClusterKind, nodes: number): string => nodes === 1 ? SINGLE_LABELS[kind] : CLUSTER_LABELS[kind]
+/**
+ * "ours, 2 nodes", "ours, 1 node on Redis" or, for the one-process reference run of the same load, "ours, 1 process".
+ * Results written before modes existed have no `mode`: one node then meant the single process.
+ */
+export const labelOf = (kind: ClusterKind, nodes: number, mode: ClusterMode = nodes === 1 ? 'single' : 'cluster'): string =>
+  mode === 'single' ? SINGLE_LABELS[kind] : `${CLUSTER_NAMES[kind]}, ${nodes === 1 ? '1 node on Redis' : `${nodes} nodes`}`
+/** The node counts of the cluster runs: `options.clusterNodes` (flag --cluster-nodes), else 1,2,3 (quick: 1,2). */
+export const clusterNodeCounts = (options: Options): number[] =>
+  (options as { clusterNodes?: number[] }).clusterNodes ?? (options.quick ? [1, 2] : [1, 2, 3])
+const NODE_NAMES = 'abcdefghij'
 
 export interface ClusterCpu {
-  /** Percent of one core, per node (A, B; only A on one process). */
+  /** Percent of one core, per node (A, B, C…; only A on one process). */
   nodes: number[]
   redis: number
   /** The same Redis over a window of the same length before the nodes started (others' traffic, heartbeats). */
@@ -52,8 +65,17 @@ export interface ClusterCpu {
 
 export interface ClusterFanoutResult {
   kind: ClusterKind
-  /** 2: the cluster; 1: the same load on one process without Redis (ours without REDIS_URL, Socket.IO in memory), for reference. */
+  /**
+   * 'cluster': `nodes` processes on Redis (REDIS_URL set; 1 is one node paying the Redis round trip);
+   * 'single': the same load on one process without Redis (ours without REDIS_URL, Socket.IO in memory), for
+   * reference. Absent in results written before modes existed (then nodes 1 meant single, 2 cluster).
+   */
+  mode: ClusterMode
   nodes: number
+  /** The column's label, e.g. "ours, 3 nodes". */
+  label: string
+  /** Load-generator processes (each on one node: worker j on node j mod nodes). */
+  generators: number
   rooms: number
   viewers: number
   seconds: number
@@ -65,13 +87,20 @@ export interface ClusterFanoutResult {
   deliveredRatio: number
   deliveriesPerSec: number
   latency: Summary
-  /** Viewers (and the host's chat echo) on node A, the host's node. */
+  /** Viewers (and the host's chat echo) on node A, the host's node (the room's owner, for ours). */
   sameNodeLatency: Summary
-  /** Viewers on node B: every delivery crossed Redis (null on one process). */
+  /** Viewers on the other nodes: every delivery crossed Redis (null on one node). */
   crossNodeLatency: Summary | null
+  /** Latency of the viewers on each node, A first. */
+  nodeLatency: Summary[]
+  /** Deliveries received per node, A first. */
+  nodeReceived: number[]
   cpu: ClusterCpu
-  /** Server-side CPU time per delivery in µs: the nodes only, and nodes + Redis (cluster only) + PostgreSQL (ours). */
-  usPerDelivery: { nodes: number, all: number }
+  /**
+   * Server-side CPU time per delivery in µs: the nodes only; nodes + Redis (cluster mode) + PostgreSQL (ours);
+   * and the latter less the Redis idle window (others' traffic on the shared Redis), floored at the nodes + Postgres.
+   */
+  usPerDelivery: { nodes: number, all: number, allLessIdle: number }
 }
 
 export interface FailoverRun {
@@ -185,10 +214,11 @@ export class ClusterBench {
       }
     }
     try {
+      const runs: Array<[ClusterMode, number]> = [['single', 1], ...clusterNodeCounts(this.options).map((n): [ClusterMode, number] => ['cluster', n])]
       for (const kind of ['ours', 'socketio'] as const) {
-        for (const nodes of [1, 2]) {
-          await step(`fan-out ${labelOf(kind, nodes)}`, async () => {
-            results.fanout.push(...await this.fanout(kind, nodes, redisPid))
+        for (const [mode, nodes] of runs) {
+          await step(`fan-out ${labelOf(kind, nodes, mode)}`, async () => {
+            results.fanout.push(...await this.fanout(kind, mode, nodes, redisPid))
           })
         }
       }
@@ -205,10 +235,11 @@ export class ClusterBench {
 
   // ---- fan-out ----
 
-  private async fanout (kind: ClusterKind, nodeCount: number, redisPid: number): Promise<ClusterFanoutResult[]> {
+  private async fanout (kind: ClusterKind, mode: ClusterMode, nodeCount: number, redisPid: number): Promise<ClusterFanoutResult[]> {
     const { options } = this
     const shape = options.clusterShape
-    const single = nodeCount === 1
+    const single = mode === 'single'
+    const label = labelOf(kind, nodeCount, mode)
     const prefix = this.prefix(kind)
     const database = kind === 'ours' ? await this.database() : undefined
     // Redis over an idle window as long as one measurement, before the nodes exist: what others cost it.
@@ -216,36 +247,39 @@ export class ClusterBench {
     await idleWindow.begin()
     if (!single) await sleep(Math.min(options.fanoutSeconds, 10) * 1000)
     const redisIdle = single ? NaN : await idleWindow.end()
-    const nodes = await Promise.all((single ? ['solo'] : ['a', 'b']).map(async (n) => await this.startNode(kind, `${kind}-${n}`, prefix, database, {}, single)))
-    const [a] = nodes
-    const b = nodes[1] ?? a
-    this.log(`  ${labelOf(kind, nodeCount)}: ${single ? `one process on ${a!.port}` : `nodes on ${a!.port} and ${b!.port}; Redis idle window ${redisIdle} %`}`)
-    const [w0, w1] = await this.startWorkers(2)
+    const names = single ? ['solo'] : [...NODE_NAMES.slice(0, nodeCount)]
+    const nodes = await Promise.all(names.map(async (n) => await this.startNode(kind, `${kind}-${n}`, prefix, database, {}, single)))
+    this.log(`  ${label}: ${single ? `one process on ${nodes[0]!.port}` : `node${nodes.length > 1 ? 's' : ''} on ${nodes.map((n) => n.port).join(', ')}; Redis idle window ${redisIdle} %`}`)
+    // One load generator per node (two on a single node, as the one-process reference always had), viewers
+    // spread evenly over them; worker j talks to node j mod N, so worker 0 (the hosts) is on node A.
+    const workers = await this.startWorkers(Math.max(2, nodes.length))
+    const nodeOf = (j: number): number => j % nodes.length
     const wire = kind === 'ours' ? 'ours' : 'socketio'
-    await w0!.call('target', { kind: wire, port: a!.port })
-    await w1!.call('target', { kind: wire, port: b!.port })
-    const roomIds = await w0!.call<string[]>('hosts', { count: shape.rooms, prefix: `cl-${kind}`, concurrency: 20 }, 600_000)
-    const half = Math.ceil(shape.viewers / 2)
-    await Promise.all([w0!, w1!].map(async (w, j) => {
-      const count = j === 0 ? half : shape.viewers - half
-      const assignments = roomIds.map((roomId) => ({ roomId, count, from: j * half })).filter((x) => x.count > 0)
+    await Promise.all(workers.map(async (w, j) => await w.call('target', { kind: wire, port: nodes[nodeOf(j)]!.port })))
+    const roomIds = await workers[0]!.call<string[]>('hosts', { count: shape.rooms, prefix: `cl-${kind}`, concurrency: 20 }, 600_000)
+    const counts = workers.map((_w, j) => Math.floor(shape.viewers / workers.length) + (j < shape.viewers % workers.length ? 1 : 0))
+    const froms = counts.map((_c, j) => counts.slice(0, j).reduce((s, x) => s + x, 0))
+    await Promise.all(workers.map(async (w, j) => {
+      const assignments = roomIds.map((roomId) => ({ roomId, count: counts[j]!, from: froms[j]! })).filter((x) => x.count > 0)
       await w.call('viewers', { assignments, prefix: `cl-${kind}`, concurrency: 20 }, 900_000)
     }))
     const pgPids = database === undefined ? undefined : backendsOf(database)
     const out: ClusterFanoutResult[] = []
     for (const syncHz of options.clusterHz) {
-      const r = await this.measure(kind, nodes, [w0!, w1!], redisPid, pgPids, syncHz, redisIdle)
+      const r = await this.measure(kind, mode, label, nodes, workers, nodeOf, redisPid, pgPids, syncHz, redisIdle)
       out.push(r)
-      this.log(`  ${labelOf(kind, nodeCount)} ${shape.rooms}x${shape.viewers} at ${syncHz} Hz: p50 ${r.latency.p50} / p99 ${r.latency.p99} ms (node A p99 ${r.sameNodeLatency.p99}, cross-node p99 ${r.crossNodeLatency?.p99 ?? '–'}), ${r.deliveriesPerSec} deliveries/s (${(r.deliveredRatio * 100).toFixed(2)} %), CPU nodes ${r.cpu.nodes.join('+')} %, Redis ${r.cpu.redis} % (idle ${r.cpu.redisIdle} %), Postgres ${r.cpu.postgres ?? '–'} %; ${r.usPerDelivery.nodes} µs/delivery on the nodes, ${r.usPerDelivery.all} with Redis${kind === 'ours' ? ' and Postgres' : ''}`)
+      const others = r.nodeLatency.slice(1).map((l) => l.p99).join('/')
+      this.log(`  ${label} ${shape.rooms}x${shape.viewers} at ${syncHz} Hz: p50 ${r.latency.p50} / p99 ${r.latency.p99} ms (node A p99 ${r.sameNodeLatency.p99}, other nodes p99 ${others === '' ? '–' : others}), ${r.deliveriesPerSec} deliveries/s (${(r.deliveredRatio * 100).toFixed(2)} %), CPU nodes ${r.cpu.nodes.join('+')} %, Redis ${single ? '–' : r.cpu.redis} % (idle ${r.cpu.redisIdle} %), Postgres ${r.cpu.postgres ?? '–'} %, generators ${r.cpu.generators.join('+')} %; ${r.usPerDelivery.nodes} µs/delivery on the nodes, ${r.usPerDelivery.all} with ${single ? '' : 'Redis'}${kind === 'ours' ? `${single ? '' : ' and '}Postgres` : ''}${single ? '' : ` (${r.usPerDelivery.allLessIdle} less the idle Redis)`}`)
       await sleep(1000)
     }
     return out
   }
 
-  private async measure (kind: ClusterKind, nodes: Node[], workers: RpcClient[], redisPid: number, pgPids: (() => Promise<number[]>) | undefined, syncHz: number, redisIdle: number): Promise<ClusterFanoutResult> {
+  private async measure (kind: ClusterKind, mode: ClusterMode, label: string, nodes: Node[], workers: RpcClient[], nodeOf: (worker: number) => number, redisPid: number, pgPids: (() => Promise<number[]>) | undefined, syncHz: number, redisIdle: number): Promise<ClusterFanoutResult> {
     const { options } = this
     const shape = options.clusterShape
     const seconds = options.fanoutSeconds
+    const single = mode === 'single'
     await Promise.all(workers.map(async (w) => await w.call('reset')))
     const nodeCpu = nodes.map((n) => new CpuWindow(() => [n.child.pid ?? -1]))
     const redisCpu = new CpuWindow(() => [redisPid])
@@ -263,15 +297,23 @@ export class ClusterBench {
     const count = async (): Promise<number> => (await Promise.all(workers.map(async (w) => await w.call<{ received: number }>('stats')))).reduce((s, x) => s + x.received, 0)
     while (await count() < expected && Date.now() < drainUntil) await sleep(50)
     const collected = await Promise.all(workers.map(async (w) => await w.call<{ sync: HistogramJson, chat: HistogramJson }>('collect')))
-    const perWorker = collected.map((c) => new Histogram().merge(c.sync).merge(c.chat))
+    const perNode = nodes.map(() => new Histogram())
+    collected.forEach((c, j) => { perNode[nodeOf(j)]!.merge(c.sync).merge(c.chat) })
     const total = new Histogram()
-    for (const h of perWorker) total.merge(h.toJSON())
+    for (const h of perNode) total.merge(h.toJSON())
+    const cross = new Histogram()
+    for (const h of perNode.slice(1)) cross.merge(h.toJSON())
     const perSec = total.count / seconds
     const nodesSum = nodesPct.reduce((s, x) => s + x, 0)
-    const allPct = nodesSum + (nodes.length > 1 ? redisPct : 0) + (pgPct ?? 0)
+    const redisUsed = single ? 0 : redisPct
+    const allPct = nodesSum + redisUsed + (pgPct ?? 0)
+    const allLessIdlePct = nodesSum + (single ? 0 : Math.max(0, redisPct - (Number.isNaN(redisIdle) ? 0 : redisIdle))) + (pgPct ?? 0)
     return {
       kind,
+      mode,
       nodes: nodes.length,
+      label,
+      generators: workers.length,
       rooms: shape.rooms,
       viewers: shape.viewers,
       seconds,
@@ -283,10 +325,12 @@ export class ClusterBench {
       deliveredRatio: expected === 0 ? 1 : Math.round((total.count / expected) * 10000) / 10000,
       deliveriesPerSec: Math.round(perSec),
       latency: total.summaryMs(),
-      sameNodeLatency: perWorker[0]!.summaryMs(),
-      crossNodeLatency: nodes.length > 1 ? perWorker[1]!.summaryMs() : null,
+      sameNodeLatency: perNode[0]!.summaryMs(),
+      crossNodeLatency: nodes.length > 1 ? cross.summaryMs() : null,
+      nodeLatency: perNode.map((h) => h.summaryMs()),
+      nodeReceived: perNode.map((h) => h.count),
       cpu: { nodes: nodesPct, redis: redisPct, redisIdle, postgres: pgPct, generators: genPct },
-      usPerDelivery: { nodes: usPer(nodesSum, perSec), all: usPer(allPct, perSec) }
+      usPerDelivery: { nodes: usPer(nodesSum, perSec), all: usPer(allPct, perSec), allLessIdle: usPer(allLessIdlePct, perSec) }
     }
   }
 
@@ -515,34 +559,89 @@ const f = (v: number | null | undefined): string => {
   return v.toFixed(2)
 }
 
+/** One point of the "CPU per delivery against node count" curve. */
+export interface ClusterCurvePoint {
+  mode: ClusterMode
+  /** 1 for the single process. */
+  nodes: number
+  label: string
+  /** Server CPU per delivery (µs): nodes + Redis (cluster mode) + PostgreSQL (ours). */
+  all: number
+  /** The same less the Redis idle window (others' traffic on the shared Redis). */
+  allLessIdle: number
+  /** The nodes only. */
+  nodesOnly: number
+  deliveredRatio: number
+}
+
+export interface ClusterCurve {
+  kind: ClusterKind
+  syncHz: number
+  rooms: number
+  viewers: number
+  /** The one-process reference (no Redis), when it ran. */
+  single: ClusterCurvePoint | undefined
+  /** Cluster mode, by node count ascending. */
+  cluster: ClusterCurvePoint[]
+}
+
+/** The fan-out results as curves: per kind and sync rate, CPU per delivery against node count, beside the single process. */
+export function clusterCurves (c: ClusterResults): ClusterCurve[] {
+  const curves = new Map<string, ClusterCurve>()
+  for (const r of c.fanout) {
+    const mode: ClusterMode = r.mode ?? (r.nodes === 1 ? 'single' : 'cluster')
+    const key = `${r.kind} ${r.syncHz} ${r.rooms}x${r.viewers}`
+    let curve = curves.get(key)
+    if (curve === undefined) {
+      curve = { kind: r.kind, syncHz: r.syncHz, rooms: r.rooms, viewers: r.viewers, single: undefined, cluster: [] }
+      curves.set(key, curve)
+    }
+    const point: ClusterCurvePoint = {
+      mode,
+      nodes: r.nodes,
+      label: r.label ?? labelOf(r.kind, r.nodes, mode),
+      all: r.usPerDelivery.all,
+      allLessIdle: r.usPerDelivery.allLessIdle ?? r.usPerDelivery.all,
+      nodesOnly: r.usPerDelivery.nodes,
+      deliveredRatio: r.deliveredRatio
+    }
+    if (mode === 'single') curve.single = point
+    else curve.cluster.push(point)
+  }
+  for (const curve of curves.values()) curve.cluster.sort((x, y) => x.nodes - y.nodes)
+  return [...curves.values()]
+}
+
 export function renderCluster (c: ClusterResults): string[] {
-  const out: string[] = ['## Cluster: two nodes on one Redis', '']
-  out.push(`Each room's host on node A, its viewers half on A and half on B; one load-generator process per node. ` +
-    'The "1 process" columns are the same load, the same two load generators, on one process without Redis (ours without REDIS_URL, Socket.IO with its in-memory adapter): what going to two nodes costs per delivery. ' +
-    `CPU is percent of one core over the measured window; "all" adds the redis-server process (Redis ${c.redisVersion}, pid ${c.redisPid}) and, for ours, ` +
+  const out: string[] = ['## Cluster: 1, 2, 3 nodes on one Redis', '']
+  out.push('Each room\'s host on node A (for ours, the room\'s owner), its viewers spread evenly over the nodes; one load-generator process per node (two on one node). ' +
+    '"1 process" is the same load, the same load generators, on one process without Redis (ours without REDIS_URL, Socket.IO with its in-memory adapter); ' +
+    '"1 node on Redis" is one node in cluster mode: what going through Redis at all costs per delivery. On this 2-core machine throughput cannot grow with nodes: ' +
+    'the CPU per delivery is what more cores would buy. ' +
+    `CPU is percent of one core over the measured window; "all" adds the redis-server process (Redis ${c.redisVersion}, pid ${c.redisPid}) in cluster mode and, for ours, ` +
     'the PostgreSQL backends of the run\'s database. The machine\'s Redis is shared: its CPU is a delta over the window and includes other ' +
     `clients' traffic ("Redis idle" is the same Redis over an equal window before the nodes started). Socket.IO uses @socket.io/redis-adapter ${c.adapterVersion}.` +
     (c.commit === undefined ? '' : ` Server code: commit ${c.commit}${c.srcDirty === true ? ' with uncommitted changes in src/' : ''}.`), '')
+  const curves = clusterCurves(c)
+  if (curves.length > 0) {
+    const counts = [...new Set(curves.flatMap((k) => k.cluster.map((p) => p.nodes)))].sort((x, y) => x - y)
+    out.push('**Server CPU per delivery (µs; nodes + Redis [+ PostgreSQL for ours]) against node count:**', '')
+    out.push(`| server, rooms × viewers, sync rate | 1 process, no Redis | ${counts.map((n) => n === 1 ? '1 node on Redis' : `${n} nodes`).join(' | ')} |`)
+    out.push(`|---|--:|${counts.map(() => '--:').join('|')}|`)
+    for (const k of curves) {
+      const at = (n: number): string => f(k.cluster.find((p) => p.nodes === n)?.all)
+      out.push(`| ${CLUSTER_NAMES[k.kind]}, ${k.rooms}×${k.viewers} at ${k.syncHz} Hz | ${f(k.single?.all)} | ${counts.map(at).join(' | ')} |`)
+    }
+    out.push('')
+  }
   if (c.fanout.length > 0) {
-    const cols = c.fanout
-    out.push(`| measurement | ${cols.map((r) => `${labelOf(r.kind, r.nodes ?? 2)}, ${r.rooms}×${r.viewers} at ${r.syncHz} Hz`).join(' | ')} |`)
-    out.push(`|---|${cols.map(() => '--:').join('|')}|`)
-    const row = (label: string, get: (r: ClusterFanoutResult) => number | null | undefined): void => { out.push(`| ${label} | ${cols.map((r) => f(get(r))).join(' | ')} |`) }
-    row('deliveries/s', (r) => r.deliveriesPerSec)
-    row('delivered (% of sent × members)', (r) => r.deliveredRatio * 100)
-    row('latency p50 (ms)', (r) => r.latency.p50)
-    row('latency p99 (ms)', (r) => r.latency.p99)
-    row('… node A viewers (with the host) p99 (ms)', (r) => r.sameNodeLatency.p99)
-    row('… node B viewers (cross-node) p50 (ms)', (r) => r.crossNodeLatency?.p50)
-    row('… node B viewers (cross-node) p99 (ms)', (r) => r.crossNodeLatency?.p99)
-    row('CPU node A (%)', (r) => r.cpu.nodes[0])
-    row('CPU node B (%)', (r) => r.cpu.nodes[1])
-    row('CPU redis-server (%, shared; not used by 1 process)', (r) => r.cpu.redis)
-    row('… Redis idle window (%)', (r) => r.cpu.redisIdle)
-    row('CPU PostgreSQL backends (%)', (r) => r.cpu.postgres)
-    row('CPU per delivery, nodes (µs)', (r) => r.usPerDelivery.nodes)
-    row('CPU per delivery, all: nodes + Redis + Postgres (µs)', (r) => r.usPerDelivery.all)
-    row('load generators CPU (%)', (r) => r.cpu.generators.reduce((s, x) => s + x, 0))
+    out.push('| run | rooms × viewers, Hz | deliveries/s | delivered (%) | p50 (ms) | p99 (ms) | node A p99 (ms) | other nodes p99 (ms) | CPU per node (%) | redis-server (%) | Redis idle (%) | PostgreSQL (%) | µs/delivery, nodes | µs/delivery, all | µs/delivery, all less idle Redis | load generators (%) |')
+    out.push('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|')
+    for (const r of c.fanout) {
+      const mode: ClusterMode = r.mode ?? (r.nodes === 1 ? 'single' : 'cluster')
+      out.push(`| ${r.label ?? labelOf(r.kind, r.nodes, mode)} | ${r.rooms}×${r.viewers}, ${r.syncHz} | ${f(r.deliveriesPerSec)} | ${f(r.deliveredRatio * 100)} | ${f(r.latency.p50)} | ${f(r.latency.p99)} | ${f(r.sameNodeLatency.p99)} | ${f(r.crossNodeLatency?.p99)} | ` +
+        `${r.cpu.nodes.map((x) => f(x)).join(' + ')} | ${mode === 'single' ? '–' : f(r.cpu.redis)} | ${f(r.cpu.redisIdle)} | ${f(r.cpu.postgres)} | ${f(r.usPerDelivery.nodes)} | ${f(r.usPerDelivery.all)} | ${f(r.usPerDelivery.allLessIdle)} | ${f(r.cpu.generators.reduce((s, x) => s + x, 0))} |`)
+    }
     out.push('')
   }
   for (const fo of c.failover) {
