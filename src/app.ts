@@ -30,6 +30,7 @@ import type { Hub } from './realtime/hub.js'
 import { RoomHost } from './rooms/room-host.js'
 import { RoomReads } from './rooms/room-reads.js'
 import { SHARED_SCHEMAS } from './rooms/shapes.js'
+import { useDirectWrites } from './realtime/tcp-direct-write.js'
 import { registerRealtime } from './realtime/ws-route.js'
 import { registerAsyncApi } from './realtime/asyncapi.js'
 
@@ -86,6 +87,8 @@ export async function buildApp (deps: AppDependencies): Promise<App> {
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema)
+  // Process-wide: how fan-out frames are written to sockets (SOCKET_WRITES, src/realtime/tcp-direct-write.ts).
+  if (!useDirectWrites(config.socketWrites === 'direct') && config.socketWrites === 'direct') app.log.info('direct socket writes are not available on this Node.js; writing through socket.write')
 
   const identity = deps.identity ?? await createIdentityResolver(config)
   const identify = restIdentity(identity)

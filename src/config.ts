@@ -9,6 +9,10 @@
 import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto'
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+/** How fan-out frames reach a TCP socket: straight to its libuv handle where Node allows it, or through Node's stream. */
+export type SocketWritesMode = 'direct' | 'stream'
+const SOCKET_WRITES_MODES: readonly SocketWritesMode[] = ['direct', 'stream']
+
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 export interface Config {
@@ -20,6 +24,8 @@ export interface Config {
   dataDir: string
   databasePoolMax: number
   logLevel: LogLevel
+  /** SOCKET_WRITES: `direct` (default) or `stream` (see src/realtime/tcp-direct-write.ts). */
+  socketWrites: SocketWritesMode
   nodeEnv: NodeEnv
   disconnectGraceMs: number
   emptyRoomTtlMs: number
@@ -189,6 +195,11 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     problems.push(`LOG_LEVEL=${JSON.stringify(env.LOG_LEVEL)} must be one of ${LOG_LEVELS.join(', ')}`)
   }
 
+  const socketWrites = (text('SOCKET_WRITES') ?? 'direct') as SocketWritesMode
+  if (!SOCKET_WRITES_MODES.includes(socketWrites)) {
+    problems.push(`SOCKET_WRITES=${JSON.stringify(env.SOCKET_WRITES)} must be one of ${SOCKET_WRITES_MODES.join(', ')}`)
+  }
+
   const host = text('HOST') ?? '0.0.0.0'
   const nodeEnv = (text('NODE_ENV') ?? 'development') as NodeEnv
   if (!NODE_ENVS.includes(nodeEnv)) {
@@ -252,6 +263,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     dataDir: text('DATA_DIR') ?? './data',
     databasePoolMax: int(INT_VARIABLES.databasePoolMax),
     logLevel,
+    socketWrites,
     nodeEnv,
     disconnectGraceMs: int(INT_VARIABLES.disconnectGraceMs),
     emptyRoomTtlMs: int(INT_VARIABLES.emptyRoomTtlMs),

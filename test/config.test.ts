@@ -182,3 +182,9 @@ function keyOf (name: string): keyof typeof INT_VARIABLES {
   if (entry === undefined) throw new Error(`no rule for ${name}`)
   return entry[0] as keyof typeof INT_VARIABLES
 }
+
+t.test('SOCKET_WRITES is direct by default, stream on request, and anything else is refused by name', async (t) => {
+  t.equal(loadConfig({}).socketWrites, 'direct')
+  t.equal(loadConfig({ SOCKET_WRITES: 'stream' }).socketWrites, 'stream')
+  t.match(refusal({ SOCKET_WRITES: 'fast' }), /SOCKET_WRITES="fast" must be one of direct, stream/)
+})

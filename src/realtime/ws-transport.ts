@@ -10,11 +10,14 @@
  * goes to, and written to each TCP socket as one buffer, instead of `ws` building a header per socket and
  * writing header and payload as a pair. This requires that `ws` never queue frames of its own, which holds
  * with permessage-deflate off (ws-route.ts turns it off): ws's own writes (pings, pongs, close frames) then
- * go straight to the same TCP socket, in call order with ours.
+ * go straight to the same TCP socket, in call order with ours. While Node's stream of that socket is empty,
+ * a frame goes to the TCP handle directly (tcp-direct-write.ts), skipping Node's per-write bookkeeping; the
+ * bytes such writes leave queued in libuv count as unsent like any other.
  */
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import type { Transport } from './transport.js'
+import { writeDirect } from './tcp-direct-write.js'
 import { textFrame } from './ws-frame.js'
 
 interface Pending {
@@ -28,6 +31,8 @@ const OPEN = 1
 export class WsTransport implements Transport {
   private readonly pending: Pending[] = []
   private pendingBytes = 0
+  /** Bytes of direct writes that libuv has queued and not yet finished. */
+  private directBytes = 0
   private dead = false
   private readonly behindBytes: number
   private readonly onWritten = (): void => { this.drain() }
@@ -42,7 +47,7 @@ export class WsTransport implements Transport {
 
   send (frame: Buffer, coalesceKey?: string): void {
     if (this.dead) return
-    const buffered = this.socket.bufferedAmount
+    const buffered = this.socket.bufferedAmount + this.directBytes
     if (this.pending.length === 0 && buffered < this.behindBytes) {
       // A write callback costs time on every frame; only a write that leaves the socket at least half-way
       // behind needs one. Frames are queued only while the socket is behind, and then the newest write left
@@ -59,7 +64,7 @@ export class WsTransport implements Transport {
     }
     this.pending.push({ frame, key: coalesceKey })
     this.pendingBytes += frame.length
-    const unsent = this.socket.bufferedAmount + this.pendingBytes
+    const unsent = this.bufferedAmount
     if (unsent > this.capBytes) {
       this.dead = true
       this.pending.length = 0
@@ -79,19 +84,34 @@ export class WsTransport implements Transport {
   }
 
   get bufferedAmount (): number {
-    return this.socket.bufferedAmount + this.pendingBytes
+    return this.socket.bufferedAmount + this.directBytes + this.pendingBytes
   }
 
   /** Writes one text frame; a socket that is closing or closed takes no more frames (they are dropped). */
   private write (payload: Buffer, withCallback: boolean): void {
     const tcp = (this.socket as unknown as { _socket?: Socket })._socket
     if (this.socket.readyState !== OPEN || tcp === undefined) return
-    tcp.write(textFrame(payload), withCallback ? this.onWritten : undefined)
+    const frame = textFrame(payload)
+    const direct = writeDirect(tcp, frame, (ok) => {
+      this.directBytes -= frame.length
+      if (ok) this.drain()
+      else this.terminate()
+    })
+    if (direct === 'done') return
+    if (direct === 'pending') {
+      this.directBytes += frame.length
+      return
+    }
+    if (direct === 'failed') {
+      this.terminate()
+      return
+    }
+    tcp.write(frame, withCallback ? this.onWritten : undefined)
   }
 
   /** Moves queued frames to the socket while it keeps up. */
   private drain (): void {
-    while (!this.dead && this.pending.length > 0 && this.socket.bufferedAmount < this.behindBytes) {
+    while (!this.dead && this.pending.length > 0 && this.socket.bufferedAmount + this.directBytes < this.behindBytes) {
       const next = this.pending.shift()!
       this.pendingBytes -= next.frame.length
       this.write(next.frame, true)

@@ -1,0 +1,81 @@
+/**
+ * Writing a Buffer straight to a TCP socket's libuv handle, past Node's Writable stream machinery.
+ *
+ * A fan-out writes one small frame to each of many sockets. Through `socket.write` each write runs Node's
+ * Writable bookkeeping (state checks, a WriteWrap, the callback and its nextTick) before libuv's
+ * `uv_try_write`; here the frame goes to the handle's `writeBuffer` directly, which is what `socket.write`
+ * ends up calling. Node exposes the request class only through `process.binding('stream_wrap')` (present on
+ * Node 20, 22 and 24); where it is missing (or SOCKET_WRITES=stream), `writeDirect` answers `'unavailable'` and callers keep using `socket.write`.
+ *
+ * Contract of `writeDirect(socket, frame, onDone)`:
+ * - it may be used only while Node's own stream has nothing queued or in flight (`socket.writableLength === 0`),
+ *   so a direct write never overtakes a byte written through `socket.write`; writes after it, of either kind,
+ *   queue behind it in libuv's write queue, so the bytes on the wire keep call order;
+ * - it returns `'done'` when the whole frame was written at once, `'pending'` when libuv queued (part of) it
+ *   (then `onDone(ok)` is called once, when it is written or failed), `'failed'` when the socket is unusable
+ *   (closed handle or a write error: the caller drops the socket), and `'unavailable'` when it could not be
+ *   tried (no binding, no handle, or Node's stream is not empty): the caller then uses `socket.write`;
+ * - the frame must not be modified afterwards (a pending write still reads it).
+ */
+import type { Socket } from 'node:net'
+
+interface WriteRequest {
+  handle: unknown
+  oncomplete: (status: number) => void
+  async: boolean
+  buffer?: Buffer
+}
+
+interface StreamHandle {
+  writeBuffer: (request: WriteRequest, data: Buffer) => number
+}
+
+interface StreamWrapBinding {
+  WriteWrap: new () => WriteRequest
+  streamBaseState: Int32Array
+  kLastWriteWasAsync: number
+}
+
+function loadBinding (): StreamWrapBinding | undefined {
+  try {
+    const binding = (process as unknown as { binding?: (name: string) => unknown }).binding?.('stream_wrap') as Partial<StreamWrapBinding> | undefined
+    if (typeof binding?.WriteWrap !== 'function' || binding.streamBaseState === undefined || typeof binding.kLastWriteWasAsync !== 'number') return undefined
+    return binding as StreamWrapBinding
+  } catch {
+    return undefined
+  }
+}
+
+const available = loadBinding()
+let binding = available
+
+/** Whether this Node.js offers the direct path at all. */
+export const directWritesAvailable = available !== undefined
+
+/**
+ * SOCKET_WRITES (set once at start, by the app): `direct` uses the direct path where available, `stream`
+ * never does (every frame through `socket.write`). Returns whether direct writes are now in use.
+ */
+export function useDirectWrites (enabled: boolean): boolean {
+  binding = enabled ? available : undefined
+  return binding !== undefined
+}
+
+export type DirectWriteResult = 'done' | 'pending' | 'failed' | 'unavailable'
+
+export function writeDirect (socket: Socket, frame: Buffer, onDone: (ok: boolean) => void): DirectWriteResult {
+  if (binding === undefined || socket.writableLength !== 0) return 'unavailable'
+  const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle
+  if (handle === undefined || handle === null || typeof handle.writeBuffer !== 'function') return 'unavailable'
+  const request = new binding.WriteWrap()
+  request.handle = handle
+  request.async = false
+  request.oncomplete = (status: number) => { onDone(status >= 0) }
+  const error = handle.writeBuffer(request, frame)
+  if (error !== 0) return 'failed'
+  if (binding.streamBaseState[binding.kLastWriteWasAsync] === 0) return 'done'
+  // libuv reads the frame's memory until the write completes: the request keeps it alive.
+  request.async = true
+  request.buffer = frame
+  return 'pending'
+}
