@@ -70,5 +70,5 @@ try {
 for (const r of runs) {
   console.log(`${r.rooms}x${r.viewers} @ ${r.syncHz} Hz, ${r.syncBytes} B: ${r.deliveriesPerSec} deliveries/s (${(r.deliveredRatio * 100).toFixed(2)} %), ` +
     `floor CPU ${r.cpuPct} % = ${r.usPerDelivery} µs/delivery (user ${r.userUsPerDelivery} + sys ${r.sysUsPerDelivery}; getrusage ${r.rusageUsPerDelivery} µs, ` +
-    `${(r.sysShare * 100).toFixed(1)} % kernel), p50 ${r.latency.p50} / p99 ${r.latency.p99} ms, receivers ${r.receiverCpu.join('+')} %, write errors ${r.writeErrors}, short writes ${r.shortWrites}`)
+    `${(r.sysShare * 100).toFixed(1)} % kernel), p50 ${r.latency.p50} / p99 ${r.latency.p99} ms, receivers ${r.receiverCpu.join('+')} %, write errors ${r.writeErrors}, short writes ${r.shortWrites}${r.lateMs > 100 ? `, LATE by ${r.lateMs} ms (the machine is crowded)` : ''}`)
 }

@@ -13,6 +13,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
+import { setPriority } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { Histogram, type HistogramJson, type Summary } from './histogram.js'
@@ -81,7 +82,10 @@ export interface FloorRun {
   deliveriesPerSec: number
   /** The floor's CPU over the timed run (CpuMeter on its pid), in percent of one core. */
   cpuPct: number
-  /** Floor CPU per delivery in µs, as the bench computes serverUsPerDelivery. */
+  /**
+   * Floor CPU per delivery in µs: CPU time over the metered window (the whole run, `meteredSeconds`) divided by
+   * the deliveries counted, i.e. usPerDelivery(cpuPct, received / meteredSeconds).
+   */
   usPerDelivery: number
   userPct: number
   sysPct: number
@@ -92,6 +96,10 @@ export interface FloorRun {
   rusageUsPerDelivery: number
   /** Share of the floor's CPU (getrusage) spent in the kernel, 0..1. */
   sysShare: number
+  /** Wall seconds CpuMeter covered: from the run command to the floor's report (about `seconds` + 5 ms). */
+  meteredSeconds: number
+  /** How far the floor's run overran `seconds` (it could not keep to its schedule: a crowded machine). */
+  lateMs: number
   latency: Summary
   syncLatency: Summary
   chatLatency: Summary
@@ -114,7 +122,7 @@ export interface FloorOptions {
   chatBytes?: number
   /** The bench's load-generator workers; more are started (and stopped) when the sockets need them. */
   workers: RpcClient[]
-  /** Nice value for the extra workers (the bench's --nice). */
+  /** Nice value of the floor and of the extra workers (the bench's --nice, as for the servers). */
   nice?: number
   log?: (line: string) => void
 }
@@ -147,8 +155,10 @@ class FloorProcess {
     process.on('exit', this.killOnExit)
   }
 
-  static start (binary: string): FloorProcess {
-    return new FloorProcess(spawn(binary, [], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] }))
+  static start (binary: string, nice: number): FloorProcess {
+    const child = spawn(binary, [], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+    if (nice !== 0 && child.pid !== undefined) setPriority(child.pid, nice)
+    return new FloorProcess(child)
   }
 
   async line (timeoutMs: number, what: string): Promise<string> {
@@ -202,7 +212,7 @@ export async function runFloor (options: FloorOptions): Promise<FloorRun> {
   const needed = receiversFor(sockets)
   const extra = needed > options.workers.length ? startWorkers(needed - options.workers.length, options.nice ?? 0) : []
   const workers = [...options.workers, ...extra]
-  const floor = FloorProcess.start(options.binary)
+  const floor = FloorProcess.start(options.binary, options.nice ?? 0)
   try {
     const listening = /^listening (\d+)$/.exec(await floor.line(10_000, 'listening line'))
     if (listening === null) throw new Error('floor: unexpected first line')
@@ -225,11 +235,13 @@ export async function runFloor (options: FloorOptions): Promise<FloorRun> {
     await Promise.all(workers.map(async (w) => await w.call('reset')))
     const cpu = new CpuMeter(() => [floor.child.pid ?? -1])
     const receiverMeters = workers.map((w) => new CpuMeter(() => [w.child.pid ?? -1]))
+    const t0 = performance.now()
     cpu.start()
     for (const m of receiverMeters) m.start()
     floor.send(`run ${rooms} ${viewers} ${syncHz} ${chatHz} ${seconds} ${syncBytes} ${chatBytes}`)
     const answer = JSON.parse(await floor.line(seconds * 1000 + 90_000, 'run report')) as FloorReport | { error: string }
     const cpuPct = cpu.stop()
+    const meteredSeconds = (performance.now() - t0) / 1000
     const receiverCpu = receiverMeters.map((m) => m.stop())
     if ('error' in answer) throw new Error(`floor: ${answer.error}`)
     const report = answer
@@ -250,6 +262,10 @@ export async function runFloor (options: FloorOptions): Promise<FloorRun> {
     }
     const all = new Histogram().merge(sync).merge(chat)
     const perSec = all.count / seconds
+    // CPU per delivery is CPU time over the metered window divided by deliveries. The window is the floor's whole
+    // run, which lasts longer than `seconds` when a crowded machine leaves the floor behind its schedule; dividing
+    // the window's CPU percentage by deliveries per nominal second would then understate the cost.
+    const meteredPerSec = all.count / meteredSeconds
     const rusageUs = report.userUs + report.sysUs
     return {
       rooms,
@@ -265,13 +281,15 @@ export async function runFloor (options: FloorOptions): Promise<FloorRun> {
       deliveredRatio: expected === 0 ? 1 : Math.round((all.count / expected) * 10000) / 10000,
       deliveriesPerSec: Math.round(perSec),
       cpuPct,
-      usPerDelivery: usPerDelivery(cpuPct, perSec),
+      usPerDelivery: usPerDelivery(cpuPct, meteredPerSec),
       userPct: cpu.split.userPct,
       sysPct: cpu.split.systemPct,
-      userUsPerDelivery: usPerDelivery(cpu.split.userPct, perSec),
-      sysUsPerDelivery: usPerDelivery(cpu.split.systemPct, perSec),
+      userUsPerDelivery: usPerDelivery(cpu.split.userPct, meteredPerSec),
+      sysUsPerDelivery: usPerDelivery(cpu.split.systemPct, meteredPerSec),
       rusageUsPerDelivery: report.frames > 0 ? Math.round((rusageUs / report.frames) * 100) / 100 : NaN,
       sysShare: rusageUs > 0 ? Math.round((report.sysUs / rusageUs) * 1000) / 1000 : NaN,
+      meteredSeconds: Math.round(meteredSeconds * 1000) / 1000,
+      lateMs: Math.max(0, Math.round(report.wallUs / 1000 - seconds * 1000)),
       latency: all.summaryMs(),
       syncLatency: sync.summaryMs(),
       chatLatency: chat.summaryMs(),
