@@ -18,8 +18,21 @@ import type { Socket } from 'node:net'
 export class AddressConnections {
   private readonly counts = new Map<string, number>()
   private readonly accepted = new WeakMap<Socket, number>()
+  /**
+   * One 'close' listener for every socket (called with the socket as `this`), instead of a closure per socket:
+   * the address is read back from the socket, which caches its peer address from the `accept` that counted it.
+   */
+  private readonly onClose: (this: Socket) => void
 
-  constructor (readonly softCap: number, readonly hardCap = softCap * 2) {}
+  constructor (readonly softCap: number, readonly hardCap = softCap * 2) {
+    const counts = this.counts
+    this.onClose = function (this: Socket) {
+      const address = addressOf(this)
+      const left = (counts.get(address) ?? 1) - 1
+      if (left <= 0) counts.delete(address)
+      else counts.set(address, left)
+    }
+  }
 
   /** Counts a newly accepted TCP connection; destroys it when its address already holds `hardCap`. */
   accept (socket: Socket): void {
@@ -31,11 +44,7 @@ export class AddressConnections {
     }
     this.counts.set(address, held + 1)
     this.accepted.set(socket, performance.now())
-    socket.once('close', () => {
-      const left = (this.counts.get(address) ?? 1) - 1
-      if (left <= 0) this.counts.delete(address)
-      else this.counts.set(address, left)
-    })
+    socket.on('close', this.onClose)
   }
 
   /** Connections `address` holds now (0 for an address never seen, e.g. app.inject). */

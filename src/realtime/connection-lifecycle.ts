@@ -27,7 +27,7 @@ import type { Identity } from '../http/identity.js'
 import type { Metrics } from '../metrics.js'
 import type { Clock } from '../rooms/clock.js'
 import type { RoomOps } from './handlers.js'
-import { ClientConnection, type ConnectionHooks } from './connection.js'
+import { ClientConnection, type ConnectionHooks, type ConnectionLimits } from './connection.js'
 import type { Hub } from './hub.js'
 import { CLOSE_CODES, userChannel, type ServerEvent } from './protocol.js'
 import { userKey, type UserBudgets } from './user-budgets.js'
@@ -62,18 +62,57 @@ export interface LifecycleOptions {
 /** The most a timer can wait in Node (about 24.8 days); longer expiries are re-armed. */
 const MAX_TIMER_MS = 2_147_483_647
 
-/** An open socket under heartbeat: `awaiting` is the payload of the ping it has not answered yet. */
-interface LiveSocket {
-  socket: WebSocket
+/**
+ * A connection with its socket under heartbeat: `awaiting` is the payload of the ping it has not answered yet.
+ * The heartbeat walks the hub's connections; nothing else keeps a table of sockets.
+ */
+class LiveConnection extends ClientConnection {
   awaiting: Buffer | undefined
+
+  constructor (userId: string, readonly socket: WebSocket, readonly remoteAddress: string, transport: WsTransport, hooks: ConnectionHooks, limits: ConnectionLimits) {
+    super(userId, transport, hooks, limits)
+  }
+}
+
+/**
+ * Each socket's connection, for the socket listeners below: they are shared by every socket (ws calls them
+ * with the socket as `this`) instead of being closures made per socket.
+ */
+const connectionOf = new WeakMap<WebSocket, LiveConnection>()
+/** The caller's address of a socket refused at the upgrade (it is closing), for the 'error' listener's log. */
+const refusedAddress = new WeakMap<WebSocket, string>()
+
+function onMessage (this: WebSocket, data: WebSocket.RawData, isBinary: boolean): void {
+  connectionOf.get(this)?.receive(toBuffer(data), isBinary)
+}
+
+function onPong (this: WebSocket, data: Buffer): void {
+  const connection = connectionOf.get(this)
+  if (connection?.awaiting?.equals(data) === true) connection.awaiting = undefined
 }
 
 export class ConnectionLifecycle {
-  private readonly live = new Map<string, LiveSocket>()
+  /** The 'error' listener of every accepted socket (the address it logs is its connection's). */
+  private readonly onError: (this: WebSocket, err: Error) => void
   private readonly expiryTimers = new Map<string, () => void>()
   private heartbeat: NodeJS.Timeout | undefined
+  /** One budget charger for every connection (told which connection it charges). */
+  private readonly limits: ConnectionLimits
+  private readonly onClose: (this: WebSocket) => void
 
-  constructor (private readonly options: LifecycleOptions) {}
+  constructor (private readonly options: LifecycleOptions) {
+    const { budgets, clock } = options
+    this.limits = { admit: (connection) => budgets.message(userKey(connection.userId), clock.now()) }
+    const release = (connection: LiveConnection): void => { this.release(connection) }
+    const logger = options.logger
+    this.onError = function (this: WebSocket, err: Error) {
+      logger.debug({ err, remoteAddress: connectionOf.get(this)?.remoteAddress ?? refusedAddress.get(this) }, 'socket error')
+    }
+    this.onClose = function (this: WebSocket) {
+      const connection = connectionOf.get(this)
+      if (connection !== undefined) release(connection)
+    }
+  }
 
   /** Starts the heartbeat: one timer for all sockets; a socket that did not answer the previous ping is terminated. */
   start (): void {
@@ -81,14 +120,17 @@ export class ConnectionLifecycle {
     this.heartbeat = setInterval(() => {
       // One unpredictable payload per tick, shared by every socket: a pong can only echo it after reading it.
       const payload = randomBytes(8)
-      for (const entry of this.live.values()) {
-        if (entry.awaiting !== undefined) {
-          entry.socket.terminate()
+      for (const connection of this.options.hub.all()) {
+        if (!(connection instanceof LiveConnection)) continue
+        if (connection.awaiting !== undefined) {
+          connection.socket.terminate()
           continue
         }
-        entry.awaiting = payload
-        entry.socket.ping(payload)
+        connection.awaiting = payload
+        connection.socket.ping(payload)
       }
+      // Keys of users who went quiet would otherwise be held until their next charge.
+      this.options.budgets.sweep?.(this.options.clock.now())
     }, this.options.heartbeatMs)
     this.heartbeat.unref()
   }
@@ -123,9 +165,9 @@ export class ConnectionLifecycle {
     const { hub, metrics, clock, logger, limits, budgets } = this.options
     releaseUpgradeRequest(socket, request)
     // Before anything can fail: a ws socket that emits 'error' with no listener would crash the process.
-    const remoteAddress = request.ip // not the request itself: the closure lives as long as the socket
-    socket.on('error', (err) => { logger.debug({ err, remoteAddress }, 'socket error') })
+    socket.on('error', this.onError)
     if (verdict === null || 'error' in verdict) {
+      refusedAddress.set(socket, request.ip)
       // A cap or rate that was hit, or a token that could not be checked (identity provider unreachable), is
       // not a bad token: the client should retry after a delay.
       const retry = verdict?.error.code === 'SERVICE_UNAVAILABLE' || verdict?.error.code === 'RATE_LIMITED'
@@ -141,6 +183,7 @@ export class ConnectionLifecycle {
         : undefined
     if (refusal !== undefined) {
       metrics.errors.inc({ code: 'RATE_LIMITED', transport: 'ws' })
+      refusedAddress.set(socket, request.ip)
       socket.close(CLOSE_CODES.TRY_AGAIN_LATER, refusal)
       return
     }
@@ -148,30 +191,21 @@ export class ConnectionLifecycle {
       metrics.slowConsumers.inc()
       logger.warn({ userId, unsentBytes }, 'slow consumer terminated')
     })
-    const budget = userKey(userId)
-    const connection = new ClientConnection(userId, transport, this.options.hooks, {
-      admit: () => budgets.message(budget, clock.now())
-    })
-    const entry: LiveSocket = { socket, awaiting: undefined }
-    this.live.set(connection.id, entry)
+    const connection = new LiveConnection(userId, socket, request.ip, transport, this.options.hooks, this.limits)
+    connectionOf.set(socket, connection)
     hub.add(connection)
     hub.subscribe(userChannel(connection.userId), connection.id)
     metrics.wsConnections.inc()
     this.scheduleExpiry(connection, verdict.identity.expiresAt)
 
-    socket.on('message', (data, isBinary) => {
-      connection.receive(toBuffer(data), isBinary)
-    })
-    socket.on('pong', (data) => {
-      if (entry.awaiting?.equals(data) === true) entry.awaiting = undefined
-    })
-    socket.on('close', () => { this.release(connection) })
+    socket.on('message', onMessage)
+    socket.on('pong', onPong)
+    socket.on('close', this.onClose)
     connection.send(this.options.hello(connection))
   }
 
   private release (connection: ClientConnection): void {
     connection.closed = true
-    this.live.delete(connection.id)
     this.expiryTimers.get(connection.id)?.()
     this.expiryTimers.delete(connection.id)
     this.options.hub.remove(connection.id)

@@ -24,8 +24,11 @@ export interface ClientRequest {
 }
 
 export interface ConnectionLimits {
-  /** Charges one inbound frame to the budget of the connection's user (shared by all of their connections). */
-  admit: () => MessageVerdict
+  /**
+   * Charges one inbound frame of `connection` to the budget of its user (shared by all of their connections).
+   * One ConnectionLimits may serve every connection: it is told which one is charged.
+   */
+  admit: (connection: ClientConnection) => MessageVerdict
 }
 
 export interface ConnectionHooks {
@@ -40,20 +43,26 @@ export interface ConnectionHooks {
 
 const envelope = Compile(RequestEnvelope)
 const requestId = Compile(RequestEnvelope.properties.id)
+/**
+ * Requests that already got their reply: a later failure must not answer them twice. One table for every
+ * connection (request objects are each connection's own), instead of a WeakSet per connection.
+ */
+const answered = new WeakSet<ClientRequest>()
 
 export class ClientConnection implements HubConnection {
   readonly id = randomUUID()
-  /** Pending requests; each link runs after the previous one settled. */
-  private tail: Promise<void> = Promise.resolve()
+  /**
+   * Pending requests; each link runs after the previous one settled. Undefined when nothing is pending
+   * (an idle connection holds no promise).
+   */
+  private tail: Promise<void> | undefined
   /** Set once the deprecation warning for legacy channels was sent. */
   legacyWarned = false
-  /** Strict legacy relay: the legacy channels (chat ids) this connection has used since connecting. */
-  readonly legacyChannels = new Set<string>()
+  /** Created on first use: most connections never use a legacy channel. */
+  private legacy: Set<string> | undefined
   closed = false
   /** Set once the flood limit was passed: the connection is closing with 4429. */
   private flooded = false
-  /** Requests that already got their reply: a later failure must not answer them twice. */
-  private readonly answered = new WeakSet<ClientRequest>()
 
   constructor (
     private userIdValue: string,
@@ -66,6 +75,12 @@ export class ClientConnection implements HubConnection {
     return this.userIdValue
   }
 
+  /** Strict legacy relay: the legacy channels (chat ids) this connection has used since connecting. */
+  get legacyChannels (): Set<string> {
+    this.legacy ??= new Set<string>()
+    return this.legacy
+  }
+
   /** Takes one inbound frame. Never throws. */
   receive (frame: Buffer, isBinary: boolean): void {
     if (this.closed || this.flooded) return
@@ -73,23 +88,23 @@ export class ClientConnection implements HubConnection {
       this.close(CLOSE_CODES.UNSUPPORTED_DATA, 'binary frames are not accepted; send JSON text frames')
       return
     }
-    const verdict = this.limits?.admit() ?? 'ok'
+    const verdict = this.limits?.admit(this) ?? 'ok'
     if (verdict !== 'ok') {
       if (verdict === 'flooding') {
         // Frames after this are ignored; answers already queued go out before the close.
         this.flooded = true
-        this.tail = this.tail.then(() => { this.close(CLOSE_CODES.FLOODING, 'too many messages; slow down before reconnecting') })
+        this.enqueue(() => { this.close(CLOSE_CODES.FLOODING, 'too many messages; slow down before reconnecting') })
         return
       }
       const refused = parseRequest(frame)
       const replyTo = refused instanceof RequestError ? refused.replyTo : refused.id
-      this.tail = this.tail.then(() => {
+      this.enqueue(() => {
         this.sendError(replyTo, errorBody('RATE_LIMITED', 'too many messages; this one was dropped'), refused instanceof RequestError ? undefined : refused.type, undefined)
       })
       return
     }
     const parsed = parseRequest(frame)
-    this.tail = this.tail.then(async () => {
+    this.enqueue(async () => {
       if (this.closed) return
       if (parsed instanceof RequestError) {
         this.sendError(parsed.replyTo, parsed.error, undefined, undefined)
@@ -108,7 +123,7 @@ export class ClientConnection implements HubConnection {
 
   /** The answer to `request`: the event with `replyTo` (when the request had an id) and its room channel. */
   reply (request: ClientRequest, event: RoomEvent, channel?: string): void {
-    this.answered.add(request)
+    answered.add(request)
     // Field order as every other frame: type, replyTo, channel, then a stream event's position, then data.
     this.send({
       type: event.type,
@@ -130,11 +145,20 @@ export class ClientConnection implements HubConnection {
     await this.tail
   }
 
+  /** Runs `step` after every step queued before it has settled; forgets the chain once it is done. */
+  private enqueue (step: () => void | Promise<void>): void {
+    const link: Promise<void> = (this.tail ?? Promise.resolve()).then(async () => {
+      await step()
+      if (this.tail === link) this.tail = undefined
+    })
+    this.tail = link
+  }
+
   private async handle (request: ClientRequest): Promise<void> {
     try {
       await this.hooks.dispatch(this, request)
     } catch (err) {
-      if (this.answered.has(request)) {
+      if (answered.has(request)) {
         this.hooks.logger.error({ err, type: request.type, userId: this.userId }, 'request failed after its reply was sent')
         return
       }

@@ -85,8 +85,12 @@ export class BucketTable {
     return this.buckets.size
   }
 
-  private sweep (now: number): void {
-    if (this.lastSweep !== undefined && Math.abs(now - this.lastSweep) < this.sweepEveryMs) return
+  /**
+   * Drops the keys whose bucket is full again. Runs from `take` at most every `sweepEveryMs`; `force` runs it
+   * now (a caller's periodic sweep: keys that went quiet are otherwise held until the next take).
+   */
+  sweep (now: number, force = false): void {
+    if (!force && this.lastSweep !== undefined && Math.abs(now - this.lastSweep) < this.sweepEveryMs) return
     this.lastSweep = now
     for (const [key, bucket] of this.buckets) if (bucket.isFull(now)) this.buckets.delete(key)
   }

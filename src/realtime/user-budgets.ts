@@ -30,6 +30,11 @@ export interface UserBudgets {
   membershipWrite (key: BudgetKey, now: number): boolean
   /** Charges one connection attempt (a user's after authentication, an address's before); false: close with 1013. */
   connect (key: BudgetKey, now: number): boolean
+  /**
+   * Forgets the keys whose state is as good as new at `now`. Optional; the realtime layer calls it once per
+   * heartbeat, so that the keys of users who went quiet (e.g. idle connections) are not held until their next charge.
+   */
+  sweep? (now: number): void
 }
 
 export interface BudgetLimits {
@@ -80,6 +85,11 @@ export class MemoryUserBudgets implements UserBudgets {
     return (key.startsWith('address:') ? this.addressConnects : this.userConnects).take(key, now)
   }
 
+  sweep (now: number): void {
+    for (const table of [this.messages, this.memberships, this.userConnects, this.addressConnects]) table.sweep(now, true)
+    this.sweepFloods(now, true)
+  }
+
   /** Keys held in memory, by budget (tests: idle keys must cost nothing). */
   get held (): { messages: number, memberships: number, connects: number, floods: number } {
     return {
@@ -90,8 +100,8 @@ export class MemoryUserBudgets implements UserBudgets {
     }
   }
 
-  private sweepFloods (now: number): void {
-    if (this.lastFloodSweep !== undefined && Math.abs(now - this.lastFloodSweep) < FLOOD_WINDOW_MS) return
+  private sweepFloods (now: number, force = false): void {
+    if (!force && this.lastFloodSweep !== undefined && Math.abs(now - this.lastFloodSweep) < FLOOD_WINDOW_MS) return
     this.lastFloodSweep = now
     for (const [key, flood] of this.floods) if (flood.isQuiet(now)) this.floods.delete(key)
   }
