@@ -65,3 +65,19 @@ t.test('a clock that steps back never mints tokens', async (t) => {
   t.equal(bucket.take(10_500), false, 'time lost going back is not counted twice')
   t.equal(bucket.take(11_000), true)
 })
+
+t.test('sweep(now) forgets every key that is as good as new, without waiting for the next charge', async (t) => {
+  const budgets = new MemoryUserBudgets(limits)
+  for (let i = 0; i < 100; i++) {
+    budgets.connect(userKey(`u${i}`), 0)
+    budgets.membershipWrite(userKey(`u${i}`), 0)
+    budgets.message(userKey(`u${i}`), 0)
+  }
+  budgets.connect(addressKey('10.0.0.1'), 0)
+  for (let i = 0; i < 21; i++) budgets.message(userKey('flooder'), 0)
+  budgets.sweep(1000)
+  t.same(budgets.held, { messages: 1, memberships: 0, connects: 100, floods: 1 }, 'after 1 s: the users\' connect buckets (6 a minute) and the flooder\'s message bucket are not full yet, its flood window is open; the address (60 a minute) is full again')
+  budgets.sweep(60_000)
+  t.same(budgets.held, { messages: 0, memberships: 0, connects: 0, floods: 0 }, 'all forgotten once refilled and the window passed')
+  t.equal(budgets.connect(userKey('u1'), 60_000), true, 'a forgotten key starts full')
+})
