@@ -11,12 +11,13 @@ import { cpus, loadavg, release, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { TargetKind } from './lib/clients.js'
 import { ClusterBench } from './lib/cluster.js'
-import { parseOptions, type Options, type Scenario } from './lib/options.js'
+import { buildFloor, runFloor, type FloorRun } from './lib/floor.js'
+import { parseOptions, type Options, type RoomShape, type Scenario } from './lib/options.js'
 import { killAllChildren, ROOT, versionOf } from './lib/proc.js'
-import { bottlenecks, checkTargets, renderMarkdown, type BenchResults, type Machine, type TargetResults } from './lib/report.js'
+import { bottlenecks, checkTargets, renderMarkdown, type BenchResults, type FloorResults, type Machine, type TargetResults } from './lib/report.js'
 import type { RpcClient } from './lib/rpc.js'
 import { startWorkers, stopWorkers } from './lib/workers.js'
-import { fanout, idle, joinStorm, rest, saturation, type Context } from './lib/scenarios.js'
+import { fanout, idleCurve, joinStorm, rest, roomSizeCurve, saturation, syncHzFor, type Context } from './lib/scenarios.js'
 import { prepareDatabase, settle, startServer, stopServer, TARGET_LABELS, type DatabaseSetup, type RunningServer } from './lib/targets.js'
 
 const log = (line: string): void => { console.log(line) }
@@ -86,6 +87,12 @@ async function runTarget (kind: TargetKind, options: Options, workers: RpcClient
         })
       }
     }
+    if (wanted('roomsize')) {
+      await scenario('room-size curve', async () => {
+        log(`  room-size curve at ${options.roomSizeRate} deliveries/s:`)
+        results.roomSize = await roomSizeCurve(ctx, options.roomSizeShapes, options.roomSizeRate, options.chatHz, options.roomSizeSeconds)
+      })
+    }
     if (wanted('saturation')) {
       await scenario('saturation', async () => {
         log(`  saturation ${options.saturation.rooms}x${options.saturation.viewers}:`)
@@ -104,9 +111,10 @@ async function runTarget (kind: TargetKind, options: Options, workers: RpcClient
     }
     if (wanted('idle')) {
       await scenario('idle', async () => {
-        const i = await idle(ctx)
-        results.idle = i
-        log(`  idle ${i.connections}: heap ${i.heapPerConnKb} KB/conn, RSS ${i.rssPerConnKb} KB/conn (heap ${i.before.heapUsedMb} -> ${i.after.heapUsedMb} MB), ${i.alive} still open`)
+        const curve = await idleCurve(ctx, options.idleSizes, options.idleRoomSize)
+        results.idleCurve = curve
+        results.idle = curve.points.reduce((a, b) => (b.connections > a.connections ? b : a))
+        for (const i of curve.points) log(`  idle ${i.connections}: heap ${i.heapPerConnKb} KB/conn, RSS ${i.rssPerConnKb} KB/conn (heap ${i.before.heapUsedMb} -> ${i.after.heapUsedMb} MB), ${i.alive} still open`)
       })
     }
     if (wanted('rest')) {
@@ -125,6 +133,47 @@ async function runTarget (kind: TargetKind, options: Options, workers: RpcClient
     log(`  ${label} done in ${((performance.now() - started) / 1000).toFixed(1)} s`)
   }
   return results
+}
+
+/**
+ * The kernel floor (bench/floor/floor.c) on the same fan-out shapes and room-size points as the servers, with
+ * the same receivers: what one write() per delivery costs on this machine, in this run.
+ */
+async function runFloorScenarios (options: Options, workers: RpcClient[]): Promise<FloorResults> {
+  log('\n== kernel floor (C, one write() per delivery) ==')
+  const build = buildFloor(resolve(ROOT, options.outDir, 'bin'))
+  const floor: FloorResults = { build, fanout: [], roomSize: [], roomSizeRate: options.roomSizeRate, errors: {} }
+  if ('skipped' in build) {
+    log(`  skipped: ${build.skipped}`)
+    return floor
+  }
+  log(`  built with ${build.compiler}`)
+  const run = async (name: string, shape: RoomShape, syncHz: number, seconds: number): Promise<FloorRun | undefined> => {
+    try {
+      const r = await runFloor({ binary: build.binary, rooms: shape.rooms, viewers: shape.viewers, syncHz, chatHz: options.chatHz, seconds, workers, nice: options.nice, log })
+      log(`  ${name} ${shape.rooms}x${shape.viewers} at ${syncHz.toFixed(1)} Hz: ${r.deliveriesPerSec} deliveries/s (${(r.deliveredRatio * 100).toFixed(1)} %), ${r.usPerDelivery} µs/delivery (user ${r.userUsPerDelivery}, kernel ${r.sysUsPerDelivery}), p99 ${r.latency.p99} ms`)
+      return r
+    } catch (err) {
+      floor.errors[`${name} ${shape.rooms}x${shape.viewers}`] = (err as Error).message
+      log(`  ${name} ${shape.rooms}x${shape.viewers}: FAILED: ${(err as Error).message}`)
+      return undefined
+    } finally {
+      await Promise.all(workers.map(async (w) => await w.call('closeAll').catch(() => {})))
+    }
+  }
+  if (options.scenarios.includes('fanout')) {
+    for (const shape of options.fanout) {
+      const r = await run('fan-out', shape, options.syncHz, options.fanoutSeconds)
+      if (r !== undefined) floor.fanout.push(r)
+    }
+  }
+  if (options.scenarios.includes('roomsize')) {
+    for (const shape of options.roomSizeShapes) {
+      const r = await run('room size', shape, syncHzFor(shape, options.roomSizeRate, options.chatHz), options.roomSizeSeconds)
+      if (r !== undefined) floor.roomSize.push(r)
+    }
+  }
+  return floor
 }
 
 async function main (): Promise<number> {
@@ -160,6 +209,9 @@ async function main (): Promise<number> {
     if (options.scenarios.some((s) => s !== 'cluster')) {
       workers = startWorkers(options.genProcs, options.nice)
       for (const kind of options.targets) results.targets[kind] = await runTarget(kind, options, workers, db)
+      if (options.floor && (options.scenarios.includes('fanout') || options.scenarios.includes('roomsize'))) {
+        results.floor = await runFloorScenarios(options, workers)
+      }
     }
     if (options.scenarios.includes('cluster')) {
       log('\n== cluster: ours and Socket.IO on two nodes each, one Redis; kill -9 failovers ==')
@@ -193,7 +245,7 @@ async function main (): Promise<number> {
   writeFileSync(join(outDir, `${base}.json`), `${JSON.stringify(results, null, 2)}\n`)
   log(`\n${markdown}`)
   log(`written to ${join(options.outDir, `${base}.md`)} and ${base}.json in ${results.durationSeconds.toFixed(1)} s`)
-  const failed = Object.values(results.targets).some((t) => Object.keys(t.errors).length > 0) || Object.keys(results.cluster?.errors ?? {}).length > 0
+  const failed = Object.values(results.targets).some((t) => Object.keys(t.errors).length > 0) || Object.keys(results.cluster?.errors ?? {}).length > 0 || Object.keys(results.floor?.errors ?? {}).length > 0
   return failed ? 1 : 0
 }
 

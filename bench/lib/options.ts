@@ -6,9 +6,10 @@ import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import type { TargetKind } from './clients.js'
 
-export const SCENARIOS = ['fanout', 'saturation', 'idle', 'join', 'rest', 'cluster'] as const
+export const SCENARIOS = ['fanout', 'roomsize', 'saturation', 'idle', 'join', 'rest', 'cluster'] as const
 export type Scenario = typeof SCENARIOS[number]
-export const TARGETS: readonly TargetKind[] = ['ours', 'bare', 'socketio']
+// TODO(colyseus): drop the double cast once clients.ts's TargetKind has 'colyseus'.
+export const TARGETS: readonly TargetKind[] = ['ours', 'bare', 'socketio', 'colyseus'] as readonly string[] as readonly TargetKind[]
 
 export interface RoomShape { rooms: number, viewers: number }
 
@@ -20,6 +21,12 @@ export interface Options {
   scenarios: Scenario[]
   fanout: RoomShape[]
   fanoutSeconds: number
+  /** Room-size curve: the shapes (same viewers in all by default), the total delivery rate, seconds per point. */
+  roomSizeShapes: RoomShape[]
+  roomSizeRate: number
+  roomSizeSeconds: number
+  /** Also measure the kernel floor (bench/floor/floor.c) where the fan-out and room-size scenarios run. */
+  floor: boolean
   syncHz: number
   chatHz: number
   saturation: RoomShape
@@ -33,10 +40,14 @@ export interface Options {
   saturationRetry: boolean
   saturationP99Ms: number
   idle: number
+  /** The idle curve's connection counts (the table's idle row is the largest). */
+  idleSizes: number[]
   idleRoomSize: number
   joins: number
   joinRoomSize: number
   joinConcurrency: number
+  /** Join storms per target; the table shows the median run. */
+  joinRuns: number
   restSeconds: number
   restConnections: number
   genProcs: number
@@ -52,6 +63,8 @@ export interface Options {
   clusterHz: number[]
   clusterLeaseMs: number[]
   clusterFailovers: number
+  /** Node counts of the cluster fan-out (besides the single-process reference). */
+  clusterNodes: number[]
   redisUrl: string
 }
 
@@ -62,17 +75,23 @@ const USAGE = `npm run bench -- [flags]
   --cluster-shape RxV     cluster fan-out rooms (default 10x100), host on node A, viewers half on A, half on B
   --cluster-hz LIST       cluster fan-out sync rates per room (default 4,32)
   --cluster-lease-ms LIST ROOM_LEASE_MS of the kill -9 failover runs (default 2000,5000)
+  --cluster-nodes LIST    node counts of the cluster fan-out (default 1,2,3)
   --cluster-failovers N   kill -9 runs per lease (default 5); the cluster needs DATABASE_URL (Redis: BENCH_REDIS_URL, default 127.0.0.1:6379)
   --fanout LIST           room shapes RxV, e.g. 10x100,1x1000
   --duration S            seconds per fan-out run
+  --room-sizes LIST       room-size curve shapes (default 100x10,10x100,1x1000)
+  --room-size-rate N      deliveries per second of every room-size point (default 40000)
+  --room-size-duration S  seconds per room-size point (default 10)
+  --no-floor              skip the kernel floor (bench/floor/floor.c, built with the system cc)
   --sync-hz N / --chat-hz N   per room (default 4 / 1)
   --saturation RxV        room shape of the saturation search (default 10x100)
   --sat-step S            seconds per saturation step
   --sat-max-steps N       doubling steps before giving up
   --sat-p99 MS            the latency line (default 50)
-  --idle N                idle connections (rooms of --idle-room-size, default 50)
+  --idle-sizes LIST       idle connection counts of the memory curve (default 1000,5000,10000,19000; rooms of --idle-room-size, default 50)
   --joins N               joins in the join storm (rooms of 50)
   --join-concurrency N    joins in flight at once
+  --join-runs N           join storms per target, the median reported (default 5)
   --rest-duration S       seconds per autocannon run
   --rest-connections N    autocannon connections
   --gen-procs N           load-generator processes (default 1)
@@ -116,6 +135,10 @@ export function parseOptions (argv: string[]): Options {
       scenarios: { type: 'string' },
       fanout: { type: 'string' },
       duration: { type: 'string' },
+      'room-sizes': { type: 'string' },
+      'room-size-rate': { type: 'string' },
+      'room-size-duration': { type: 'string' },
+      'no-floor': { type: 'boolean', default: false },
       'sync-hz': { type: 'string' },
       'chat-hz': { type: 'string' },
       saturation: { type: 'string' },
@@ -123,9 +146,11 @@ export function parseOptions (argv: string[]): Options {
       'sat-max-steps': { type: 'string' },
       'sat-p99': { type: 'string' },
       idle: { type: 'string' },
+      'idle-sizes': { type: 'string' },
       'idle-room-size': { type: 'string' },
       joins: { type: 'string' },
       'join-concurrency': { type: 'string' },
+      'join-runs': { type: 'string' },
       'rest-duration': { type: 'string' },
       'rest-connections': { type: 'string' },
       'gen-procs': { type: 'string' },
@@ -137,7 +162,8 @@ export function parseOptions (argv: string[]): Options {
       'cluster-shape': { type: 'string' },
       'cluster-hz': { type: 'string' },
       'cluster-lease-ms': { type: 'string' },
-      'cluster-failovers': { type: 'string' }
+      'cluster-failovers': { type: 'string' },
+      'cluster-nodes': { type: 'string' }
     }
   })
   if (values.help === true) {
@@ -159,6 +185,10 @@ export function parseOptions (argv: string[]): Options {
     scenarios: values.scenarios === undefined ? SCENARIOS.filter((s) => !quick || s !== 'cluster') : list(values.scenarios, SCENARIOS, 'scenario'),
     fanout: shapes(values.fanout ?? (quick ? '2x25' : '10x100,1x1000')),
     fanoutSeconds: n('duration', 1, 10, 0.1),
+    roomSizeShapes: shapes(values['room-sizes'] ?? (quick ? '8x5,1x40' : '100x10,10x100,1x1000')),
+    roomSizeRate: n('room-size-rate', 2000, 40000),
+    roomSizeSeconds: n('room-size-duration', 1, 10, 0.1),
+    floor: values['no-floor'] !== true,
     syncHz: n('sync-hz', 4, 4, 0.1),
     chatHz: n('chat-hz', 1, 1, 0),
     saturation: shapes(values.saturation ?? (quick ? '2x25' : '10x100'))[0]!,
@@ -169,11 +199,13 @@ export function parseOptions (argv: string[]): Options {
     saturationRetry: !quick,
     saturationMinHz: quick ? 0 : 32,
     saturationP99Ms: n('sat-p99', 50, 50),
-    idle: n('idle', 100, 5000),
+    idle: 0,
+    idleSizes: numbers(values['idle-sizes'] ?? values.idle ?? (quick ? '100,300' : '1000,5000,10000,19000'), 'idle-sizes'),
     idleRoomSize: n('idle-room-size', 50, 50, 2),
     joins: n('joins', 100, 2000),
     joinRoomSize: 50,
     joinConcurrency: n('join-concurrency', 20, 20),
+    joinRuns: n('join-runs', 1, 5),
     restSeconds: n('rest-duration', 1, 10),
     restConnections: n('rest-connections', 10, 50),
     genProcs: n('gen-procs', 1, 1),
@@ -187,8 +219,12 @@ export function parseOptions (argv: string[]): Options {
     clusterHz: numbers(values['cluster-hz'] ?? (quick ? '4' : '4,32'), 'cluster-hz'),
     clusterLeaseMs: numbers(values['cluster-lease-ms'] ?? (quick ? '2000' : '2000,5000'), 'cluster-lease-ms'),
     clusterFailovers: n('cluster-failovers', 1, 5, 0),
+    clusterNodes: numbers(values['cluster-nodes'] ?? (quick ? '1,2' : '1,2,3'), 'cluster-nodes'),
     redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
   }
+  options.idle = Math.max(...options.idleSizes)
+  if (options.idleSizes.some((c) => !Number.isInteger(c) || c > 19_500)) throw new Error('--idle-sizes: whole numbers up to 19500 (a process here may hold 20,000 open files, the server included)')
+  if (options.clusterNodes.some((c) => !Number.isInteger(c) || c > 5)) throw new Error('--cluster-nodes: whole numbers from 1 to 5')
   if (options.genProcs > Math.max(1, availableParallelism() * 4)) throw new Error('--gen-procs is far above the number of cores')
   if (!Number.isInteger(options.nice) || options.nice < -20 || options.nice > 19) throw new Error('--nice must be a whole number from -20 to 19')
   return options

@@ -95,15 +95,21 @@ function ticksPerSecond (): number {
   return clockTicks
 }
 
-/** CPU seconds (user + system) a process has used, or NaN when it is gone. */
-export function cpuSeconds (pid: number): number {
+/** CPU seconds a process has spent in user space and in the kernel (system), or NaN for both when it is gone. */
+export function cpuTimes (pid: number): { user: number, system: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond()
+    return { user: Number(fields[11]) / ticksPerSecond(), system: Number(fields[12]) / ticksPerSecond() }
   } catch {
-    return NaN
+    return { user: NaN, system: NaN }
   }
+}
+
+/** CPU seconds (user + system) a process has used, or NaN when it is gone. */
+export function cpuSeconds (pid: number): number {
+  const { user, system } = cpuTimes(pid)
+  return user + system
 }
 
 /** Resident set size in bytes, or NaN. */
@@ -132,10 +138,17 @@ export function pidsNamed (name: string): number[] {
   return pids
 }
 
-/** CPU used by a set of processes between `start()` and `stop()`, in percent of one core. */
+/**
+ * CPU used by a set of processes between `start()` and `stop()`, in percent of one core; after `stop()`,
+ * `split` tells how much of it was user space and how much the kernel (system time: for a fan-out, mostly
+ * the TCP writes).
+ */
 export class CpuMeter {
-  private startCpu = 0
+  private startCpu = { user: 0, system: 0 }
   private startWall = 0
+  split = { userPct: NaN, systemPct: NaN }
+  /** The metered window's length in seconds, after `stop()`. */
+  seconds = NaN
   constructor (private readonly pids: () => number[]) {}
 
   start (): void {
@@ -145,14 +158,20 @@ export class CpuMeter {
 
   stop (): number {
     const wall = (performance.now() - this.startWall) / 1000
-    return wall <= 0 ? NaN : Math.round(((this.total() - this.startCpu) / wall) * 1000) / 10
+    this.seconds = wall
+    const end = this.total()
+    const pct = (seconds: number): number => wall <= 0 ? NaN : Math.round((seconds / wall) * 1000) / 10
+    this.split = { userPct: pct(end.user - this.startCpu.user), systemPct: pct(end.system - this.startCpu.system) }
+    return pct(end.user + end.system - this.startCpu.user - this.startCpu.system)
   }
 
-  private total (): number {
-    let sum = 0
+  private total (): { user: number, system: number } {
+    const sum = { user: 0, system: 0 }
     for (const pid of this.pids()) {
-      const s = cpuSeconds(pid)
-      if (!Number.isNaN(s)) sum += s
+      const t = cpuTimes(pid)
+      if (Number.isNaN(t.user)) continue
+      sum.user += t.user
+      sum.system += t.system
     }
     return sum
   }

@@ -4,15 +4,20 @@
  */
 import type { TargetKind } from './clients.js'
 import { renderCluster, type ClusterResults } from './cluster.js'
+import type { FloorBuild, FloorRun } from './floor.js'
 import type { Options } from './options.js'
-import type { FanoutResult, IdleResult, JoinResult, RestResult, SaturationResult, SaturationStep } from './scenarios.js'
+import type { FanoutResult, IdleCurveResult, IdleResult, JoinResult, RestResult, RoomSizeResult, SaturationResult, SaturationStep } from './scenarios.js'
 import { TARGET_LABELS } from './targets.js'
 
 export interface TargetResults {
   kind: TargetKind
   fanout: FanoutResult[]
+  /** CPU per delivery against room size, at one delivery rate. */
+  roomSize?: RoomSizeResult
   saturation?: SaturationResult
+  /** The largest point of the idle curve (the table's idle rows). */
   idle?: IdleResult
+  idleCurve?: IdleCurveResult
   join?: JoinResult
   rest?: RestResult | { skipped: string }
   errors: Record<string, string>
@@ -39,10 +44,20 @@ export interface BenchResults {
   versions: Record<string, string>
   options: Options
   targets: Partial<Record<TargetKind, TargetResults>>
+  /** The kernel floor (bench/floor/floor.c): the same fan-outs and room-size points, one write() per delivery. */
+  floor?: FloorResults
   /** The cluster scenario (two nodes on one Redis, and kill -9 failovers), when it ran. */
   cluster?: ClusterResults
   checks: Check[]
   bottlenecks: string[]
+}
+
+export interface FloorResults {
+  build: FloorBuild
+  fanout: FloorRun[]
+  roomSize: FloorRun[]
+  roomSizeRate?: number
+  errors: Record<string, string>
 }
 
 export interface Check { target: string, value: string, met: boolean | null }
@@ -50,7 +65,9 @@ export interface Check { target: string, value: string, met: boolean | null }
 type Getter = (t: TargetResults) => number | undefined
 type Better = 'higher' | 'lower'
 
-const KINDS: TargetKind[] = ['ours', 'bare', 'socketio']
+// TODO(colyseus): drop the double cast once clients.ts's TargetKind has 'colyseus'.
+const KINDS: TargetKind[] = ['ours', 'bare', 'socketio', 'colyseus'] as string[] as TargetKind[]
+const FLOOR_LABEL = 'kernel floor (C)'
 const BUSY = 85
 
 function fmt (v: number | undefined): string {
@@ -70,25 +87,75 @@ function shapeLabel (f: { rooms: number, viewers: number }): string {
   return `${f.rooms}×${f.viewers}`
 }
 
-export function renderTable (results: BenchResults): string {
-  const targets = results.targets
-  const rows: string[] = []
-  const head = `| measurement | ${KINDS.map((k) => TARGET_LABELS[k]).join(' | ')} | ours ÷ bare ws | ours ÷ Socket.IO |`
-  rows.push(head, `|---|${KINDS.map(() => '--:').join('|')}|--:|--:|`)
-  const add = (label: string, get: Getter, better?: Better): void => {
-    const values = KINDS.map((k) => {
-      const t = targets[k]
-      return t === undefined ? undefined : get(t)
-    })
-    if (values.every((v) => v === undefined || Number.isNaN(v))) return
-    const [ours, bare, sio] = values
-    const note = better === undefined ? '' : better === 'higher' ? ' ↑' : ' ↓'
-    rows.push(`| ${label}${note} | ${values.map(fmt).join(' | ')} | ${ratio(ours, bare)} | ${ratio(ours, sio)} |`)
+/** A column of the table: a server's results, or the kernel floor's runs seen as a server's. */
+interface Column { key: string, label: string, results: TargetResults }
+
+/** The floor's runs in a server's shape (CPU figures, latency, deliveries; no RSS, no scenarios it cannot run). */
+function floorColumn (floor: FloorResults | undefined): Column | undefined {
+  if (floor === undefined || ('skipped' in floor.build)) return undefined
+  const asFanout = (r: FloorRun): FanoutResult => ({
+    rooms: r.rooms,
+    viewers: r.viewers,
+    seconds: r.seconds,
+    syncHz: r.syncHz,
+    chatHz: r.chatHz,
+    sent: { syncs: 0, chats: 0 },
+    expected: r.expected,
+    received: r.received,
+    deliveredRatio: r.deliveredRatio,
+    deliveriesPerSec: r.deliveriesPerSec,
+    latency: r.latency,
+    syncLatency: r.syncLatency,
+    chatLatency: r.chatLatency,
+    sendLag: r.latency,
+    serverCpu: r.cpuPct,
+    serverUsPerDelivery: r.usPerDelivery,
+    serverUserUsPerDelivery: r.userUsPerDelivery,
+    serverSystemUsPerDelivery: r.sysUsPerDelivery,
+    serverRssMb: NaN,
+    generatorCpu: r.receiverCpu
+  })
+  const results = {
+    kind: 'floor' as unknown as TargetKind,
+    fanout: floor.fanout.map(asFanout),
+    ...(floor.roomSize.length === 0 ? {} : { roomSize: { deliveriesPerSec: floor.roomSizeRate ?? NaN, chatHz: floor.roomSize[0]!.chatHz, points: floor.roomSize.map(asFanout) } }),
+    errors: floor.errors
   }
-  const section = (title: string): void => { rows.push(`| **${title}** | | | | | |`) }
+  return { key: 'floor', label: FLOOR_LABEL, results }
+}
+
+function columnsOf (results: BenchResults): Column[] {
+  const columns: Column[] = []
+  for (const k of KINDS) {
+    const t = results.targets[k]
+    if (t !== undefined) columns.push({ key: k, label: TARGET_LABELS[k] ?? k, results: t })
+  }
+  const floor = floorColumn(results.floor)
+  if (floor !== undefined) columns.push(floor)
+  return columns
+}
+
+export function renderTable (results: BenchResults): string {
+  const columns = columnsOf(results)
+  const ours = columns.find((c) => c.key === 'ours')
+  const others = columns.filter((c) => c.key !== 'ours')
+  const rows: string[] = []
+  const ratioHeads = ours === undefined ? [] : others.map((c) => `ours ÷ ${c.label}`)
+  rows.push(`| measurement | ${columns.map((c) => c.label).join(' | ')} |${ratioHeads.map((h) => ` ${h} |`).join('')}`,
+    `|---|${columns.map(() => '--:').join('|')}|${ratioHeads.map(() => '--:|').join('')}`)
+  const add = (label: string, get: Getter, better?: Better): void => {
+    const values = columns.map((c) => get(c.results))
+    if (values.every((v) => v === undefined || Number.isNaN(v))) return
+    const oursValue = ours === undefined ? undefined : get(ours.results)
+    const ratios = ours === undefined ? [] : others.map((c) => ratio(oursValue, get(c.results)))
+    const note = better === undefined ? '' : better === 'higher' ? ' ↑' : ' ↓'
+    rows.push(`| ${label}${note} | ${values.map(fmt).join(' | ')} |${ratios.map((r) => ` ${r} |`).join('')}`)
+  }
+  const targets = results.targets
+  const section = (title: string): void => { rows.push(`| **${title}** |${' |'.repeat(columns.length + ratioHeads.length)}`) }
 
   const shapes = new Map<string, FanoutResult>()
-  for (const k of KINDS) for (const f of targets[k]?.fanout ?? []) shapes.set(shapeLabel(f), f)
+  for (const c of columns) for (const f of c.results.fanout) if (!shapes.has(shapeLabel(f))) shapes.set(shapeLabel(f), f)
   for (const [label, f] of shapes) {
     const pick = (t: TargetResults): FanoutResult | undefined => t.fanout.find((x) => shapeLabel(x) === label)
     section(`Fan-out ${label} (rooms × viewers), sync ${f.syncHz} Hz + chat ${f.chatHz} Hz per room, ${f.seconds} s`)
@@ -100,8 +167,22 @@ export function renderTable (results: BenchResults): string {
     add('delivered (% of sent × members)', (t) => { const r = pick(t)?.deliveredRatio; return r === undefined ? undefined : r * 100 })
     add('server CPU (% of one core)', (t) => pick(t)?.serverCpu, 'lower')
     add('server CPU per delivery (µs)', (t) => pick(t)?.serverUsPerDelivery, 'lower')
+    add('… of it in user space (µs)', (t) => pick(t)?.serverUserUsPerDelivery, 'lower')
+    add('… of it in the kernel (µs)', (t) => pick(t)?.serverSystemUsPerDelivery, 'lower')
     add('server RSS (MB)', (t) => pick(t)?.serverRssMb, 'lower')
     add('load generator CPU (%)', (t) => sum(pick(t)?.generatorCpu))
+  }
+  const anySize = columns.map((c) => c.results.roomSize).find((r) => r !== undefined)
+  if (anySize !== undefined) {
+    section(`CPU per delivery against room size: ${fmt(anySize.deliveriesPerSec)} deliveries/s (syncs to viewers + chat ${anySize.chatHz} Hz to all), ${anySize.points[0]?.seconds ?? '?'} s per point`)
+    for (const point of anySize.points) {
+      const pick = (t: TargetResults): FanoutResult | undefined => t.roomSize?.points.find((x) => shapeLabel(x) === shapeLabel(point))
+      add(`rooms of ${point.viewers} (${shapeLabel(point)}, ${point.syncHz.toFixed(1)} Hz): CPU per delivery (µs)`, (t) => pick(t)?.serverUsPerDelivery, 'lower')
+      add('… user space (µs)', (t) => pick(t)?.serverUserUsPerDelivery, 'lower')
+      add('… kernel (µs)', (t) => pick(t)?.serverSystemUsPerDelivery, 'lower')
+      add('… delivered (%)', (t) => { const r = pick(t)?.deliveredRatio; return r === undefined ? undefined : r * 100 })
+      add('… latency p99 (ms)', (t) => pick(t)?.latency.p99, 'lower')
+    }
   }
   const anySat = KINDS.map((k) => targets[k]?.saturation).find((s) => s !== undefined)
   if (anySat !== undefined) {
@@ -114,12 +195,15 @@ export function renderTable (results: BenchResults): string {
     const common = commonRate(results)
     if (common !== undefined) add(`CPU cost at ${common} Hz/room (the busiest rate all kept under the line): deliveries per core-second of server CPU`, (t) => capacityAt(t, common), 'higher')
   }
-  const anyIdle = KINDS.map((k) => targets[k]?.idle).find((s) => s !== undefined)
-  if (anyIdle !== undefined) {
-    section(`Idle: ${anyIdle.connections.toLocaleString('en-US')} connections in rooms of ${anyIdle.roomSize}, heartbeats on`)
-    add('heap per connection (KB, after GC)', (t) => t.idle?.heapPerConnKb, 'lower')
-    add('RSS per connection (KB)', (t) => t.idle?.rssPerConnKb, 'lower')
-    add('connections still open after the hold', (t) => t.idle?.alive)
+  const anyCurve = KINDS.map((k) => targets[k]?.idleCurve).find((s) => s !== undefined)
+  if (anyCurve !== undefined) {
+    section(`Idle connections in rooms of ${anyCurve.roomSize}, heartbeats every ${anyCurve.heartbeatMs} ms, several load-generator processes`)
+    for (const { connections } of anyCurve.points) {
+      const pick = (t: TargetResults): IdleResult | undefined => t.idleCurve?.points.find((p) => p.connections === connections)
+      add(`${connections.toLocaleString('en-US')} connections: heap per connection (KB, after GC)`, (t) => pick(t)?.heapPerConnKb, 'lower')
+      add('… RSS per connection (KB)', (t) => pick(t)?.rssPerConnKb, 'lower')
+      add('… still open after the hold', (t) => pick(t)?.alive)
+    }
   }
   const anyJoin = KINDS.map((k) => targets[k]?.join).find((s) => s !== undefined)
   if (anyJoin !== undefined) {
@@ -202,6 +286,30 @@ export function checkTargets (results: BenchResults): Check[] {
   if (ours?.idle !== undefined) {
     checks.push({ target: '≤ 8 KB heap per idle connection', value: `${fmt(ours.idle.heapPerConnKb)} KB`, met: ours.idle.heapPerConnKb <= 8 })
   }
+  const floorSize = results.floor?.roomSize ?? []
+  for (const viewers of [100, 1000]) {
+    const mine = ours?.roomSize?.points.find((p) => p.viewers === viewers)
+    const kernel = floorSize.find((p) => p.viewers === viewers && p.rooms === mine?.rooms)
+    if (mine === undefined || kernel === undefined) continue
+    const r = mine.serverUsPerDelivery / kernel.usPerDelivery
+    checks.push({
+      target: `CPU per delivery ≤ 1.3x the kernel floor, ${mine.rooms}×${mine.viewers} at ${fmt(ours?.roomSize?.deliveriesPerSec)} deliveries/s`,
+      value: `${r.toFixed(2)}x (${fmt(mine.serverUsPerDelivery)} vs ${fmt(kernel.usPerDelivery)} µs; kernel time ${fmt(mine.serverSystemUsPerDelivery)} vs ${fmt(kernel.sysUsPerDelivery)} µs)`,
+      met: r <= 1.3 && mine.deliveredRatio >= 0.999
+    })
+  }
+  const bareCurve = bare?.idleCurve
+  for (const point of ours?.idleCurve?.points ?? []) {
+    const base = bareCurve?.points.find((p) => p.connections === point.connections)
+    if (base === undefined) continue
+    const heap = point.heapPerConnKb / base.heapPerConnKb
+    const rss = point.rssPerConnKb / base.rssPerConnKb
+    checks.push({
+      target: `idle memory per connection ≤ 1.2x bare ws at ${point.connections.toLocaleString('en-US')} (heap and RSS), all still open`,
+      value: `heap ${heap.toFixed(2)}x (${fmt(point.heapPerConnKb)} vs ${fmt(base.heapPerConnKb)} KB), RSS ${rss.toFixed(2)}x (${fmt(point.rssPerConnKb)} vs ${fmt(base.rssPerConnKb)} KB), ${point.alive}/${point.connections} open`,
+      met: heap <= 1.2 && rss <= 1.2 && point.alive === point.connections
+    })
+  }
   if (ours?.join !== undefined) {
     const onPostgres = results.database.startsWith('Postgres')
     checks.push({
@@ -271,6 +379,8 @@ export function renderMarkdown (results: BenchResults): string {
   if (perTarget) out.push(...(results.bottlenecks.length === 0 ? ['Nowhere: the load generator stayed below 85 % of a core in every run.'] : results.bottlenecks.map((l) => `- ${l}`)), '')
   if (results.cluster !== undefined) out.push(...renderCluster(results.cluster))
   const errors = KINDS.flatMap((k) => Object.entries(results.targets[k]?.errors ?? {}).map(([s, e]) => `- ${TARGET_LABELS[k]}, ${s}: ${e.split('\n')[0] ?? ''}`))
+  errors.push(...Object.entries(results.floor?.errors ?? {}).map(([s, e]) => `- ${FLOOR_LABEL}, ${s}: ${e.split('\n')[0] ?? ''}`))
+  if (results.floor !== undefined && 'skipped' in results.floor.build) out.push(`The kernel floor was skipped: ${results.floor.build.skipped}.`, '')
   if (errors.length > 0) out.push('## Failed scenarios', '', ...errors, '')
   return out.join('\n')
 }

@@ -2,9 +2,13 @@
  * Fan-out: hosts sync and chat on a fixed schedule, viewers time what they receive. `measure` is one timed
  * run on rooms already populated; the saturation search reuses it.
  */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { Histogram, type HistogramJson, type Summary } from '../histogram.js'
+import { startCpuProfile } from '../inspector.js'
+import { summarizeProfile, type CodeKind, type CpuProfile } from '../profile.js'
 import type { RoomShape } from '../options.js'
-import { CpuMeter, rssBytes } from '../proc.js'
+import { CpuMeter, ROOT, rssBytes } from '../proc.js'
 import { generatorMeter, mb, sleep, usPerDelivery, type Context } from './context.js'
 
 export interface FanoutResult {
@@ -25,8 +29,13 @@ export interface FanoutResult {
   serverCpu: number
   /** Server CPU time per delivery, in microseconds: what a delivery costs, whatever else the machine runs. */
   serverUsPerDelivery: number
+  /** The same, split into user space (JS, V8, libuv, Node's C++) and the kernel (system time: the TCP writes). */
+  serverUserUsPerDelivery: number
+  serverSystemUsPerDelivery: number
   serverRssMb: number
   generatorCpu: number[]
+  /** With --profile: the timed window's CPU profile, as percent of its samples by kind of code, and its file. */
+  profile?: { file: string, kinds: Record<CodeKind, number> }
 }
 
 /** Hosts (one per room) on the first worker; viewers spread over all workers. Returns the room ids. */
@@ -76,18 +85,23 @@ export async function measure (ctx: Context, shape: RoomShape, syncHz: number, c
   await Promise.all(ctx.workers.map(async (w) => await w.call('reset')))
   const serverCpu = new CpuMeter(() => [ctx.server.pid])
   const genCpu = generatorMeter(ctx)
+  const stopProfile = ctx.options.profile && ctx.server.inspector !== undefined ? await startCpuProfile(ctx.server.inspector) : undefined
   serverCpu.start()
   for (const m of genCpu) m.start()
   const driven = await ctx.workers[0]!.call<{ syncs: number, chats: number, lag: HistogramJson }>('drive', { syncHz, chatHz, durationMs: seconds * 1000 }, seconds * 1000 + 60_000)
-  const serverCpuPct = serverCpu.stop()
-  const generatorCpu = genCpu.map((m) => m.stop())
   const expected = driven.syncs * shape.viewers + driven.chats * (shape.viewers + 1)
+  // The meters run until everything sent has arrived (or 3 s passed): a server that fell behind spends CPU on
+  // its backlog after the last send, and those deliveries are counted too.
   const drainUntil = Date.now() + 3000
   let got = await received(ctx)
   while (got < expected && Date.now() < drainUntil) {
-    await sleep(50)
+    await sleep(20)
     got = await received(ctx)
   }
+  const serverCpuPct = serverCpu.stop()
+  const generatorCpu = genCpu.map((m) => m.stop())
+  const metered = serverCpu.seconds
+  const profile = stopProfile === undefined ? undefined : saveProfile(ctx, shape, syncHz, await stopProfile() as CpuProfile)
   const collected = await Promise.all(ctx.workers.map(async (w) => await w.call<{ sync: HistogramJson, chat: HistogramJson, received: number }>('collect')))
   const sync = new Histogram()
   const chat = new Histogram()
@@ -112,10 +126,25 @@ export async function measure (ctx: Context, shape: RoomShape, syncHz: number, c
     chatLatency: chat.summaryMs(),
     sendLag: Histogram.from(driven.lag).summaryMs(),
     serverCpu: serverCpuPct,
-    serverUsPerDelivery: usPerDelivery(serverCpuPct, all.count / seconds),
+    serverUsPerDelivery: usPerDelivery(serverCpuPct, all.count / metered),
+    serverUserUsPerDelivery: usPerDelivery(serverCpu.split.userPct, all.count / metered),
+    serverSystemUsPerDelivery: usPerDelivery(serverCpu.split.systemPct, all.count / metered),
     serverRssMb: mb(rssBytes(ctx.server.pid)),
-    generatorCpu
+    generatorCpu,
+    ...(profile === undefined ? {} : { profile })
   }
+}
+
+/** Writes a window's profile to <out>/profiles/ and sums it by kind of code. */
+function saveProfile (ctx: Context, shape: RoomShape, syncHz: number, profile: CpuProfile): { file: string, kinds: Record<CodeKind, number> } {
+  const dir = resolve(ROOT, ctx.options.outDir, 'profiles')
+  mkdirSync(dir, { recursive: true })
+  const file = join(dir, `${ctx.server.kind}-${shape.rooms}x${shape.viewers}-${Math.round(syncHz)}hz.cpuprofile`)
+  writeFileSync(file, JSON.stringify(profile))
+  const { totalUs, byKind } = summarizeProfile(profile)
+  const pct = (us: number): number => Math.round((us / totalUs) * 1000) / 10
+  const kinds = { js: pct(byKind.js), native: pct(byKind.native), gc: pct(byKind.gc), idle: pct(byKind.idle), other: pct(byKind.other) }
+  return { file: file.slice(ROOT.length), kinds }
 }
 
 export async function fanout (ctx: Context, shape: RoomShape): Promise<FanoutResult> {
