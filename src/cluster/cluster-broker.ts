@@ -11,6 +11,10 @@
  *   what is missing, so a lost last message is recovered too, not only one followed by another.
  * - A connection joins a room's delivery at the position of the snapshot it was given (`attachAt`): earlier
  *   events still in flight are not delivered to it; later ones all are.
+ * - The owner's fast path (`publishOwned`): an event of a room this node serves is delivered to the local members
+ *   at once, through the same checks, in publish order, and goes to Redis marked with this node's id (`o`); its
+ *   echo is skipped here (ClusterRooms drops a room message whose `o` is this node), so each local member gets it
+ *   once, without the Redis round trip. Edges see the same messages as before (they ignore `o`).
  */
 import { roomChannel } from '@watch-party/protocol'
 import type { Broker, BrokerListener, BrokerMessage, StreamPosition } from '../realtime/broker.js'
@@ -52,13 +56,25 @@ export class ClusterBroker implements Broker {
   }
 
   publish (message: BrokerMessage): StreamPosition | undefined {
-    const header: Header = { k: 'ev', t: message.type }
-    if (message.exceptConnectionId !== undefined) header.x = message.exceptConnectionId
-    if (message.position !== undefined) {
-      header.e = message.position.epoch
-      header.s = message.position.seq
-    }
-    this.bus.publishRoom(roomIdOf(message.channel), header, message.frame)
+    this.bus.publishRoom(roomIdOf(message.channel), headerOf(message), message.frame)
+    return message.position
+  }
+
+  /**
+   * Publishes an event of a room this node serves (the room host's sink): to the other nodes through Redis,
+   * marked as this node's, and to the local members now, through the same position checks as a received event
+   * (so it waits behind a gap fill in progress, and is dropped if a fill already delivered it).
+   */
+  publishOwned (message: BrokerMessage): StreamPosition | undefined {
+    const roomId = roomIdOf(message.channel)
+    const header = headerOf(message)
+    header.o = this.bus.nodeId
+    this.bus.publishRoom(roomId, header, message.frame)
+    // A room nobody here has attached to has no delivery state: nothing to order it behind, nobody to deliver
+    // it to but (at most) subscribers the hub holds outside the room's stream. An attach later starts at its
+    // snapshot's position, which covers everything published until then.
+    if (this.rooms.has(roomId)) this.accept(roomId, message)
+    else this.listener?.(message)
     return message.position
   }
 
@@ -180,6 +196,16 @@ export class ClusterBroker implements Broker {
     }
     return room
   }
+}
+
+function headerOf (message: BrokerMessage): Header {
+  const header: Header = { k: 'ev', t: message.type }
+  if (message.exceptConnectionId !== undefined) header.x = message.exceptConnectionId
+  if (message.position !== undefined) {
+    header.e = message.position.epoch
+    header.s = message.position.seq
+  }
+  return header
 }
 
 function roomIdOf (channel: string): string {

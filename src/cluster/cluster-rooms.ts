@@ -148,7 +148,8 @@ export class ClusterRooms implements Ownership {
   sink (hub: Hub): RoomEventSink {
     this.hub = hub
     return {
-      publish: (roomId, event, exceptConnectionId) => { this.broker.publish(roomMessage(roomId, event, exceptConnectionId)) },
+      // The owner's fast path: local members get the event now, edges through Redis (cluster-broker.ts).
+      publish: (roomId, event, exceptConnectionId) => { this.broker.publishOwned(roomMessage(roomId, event, exceptConnectionId)) },
       sendTo: (connectionId, event) => {
         const remote = this.remote.get(connectionId)
         if (remote === undefined) hub.sendTo(connectionId, Buffer.from(JSON.stringify(event)))
@@ -164,7 +165,11 @@ export class ClusterRooms implements Ownership {
         if (remote === undefined) this.detachLocal(roomId, connectionId)
         else this.bus.publishNode(remote.nodeId, { k: 'unsub', room: roomId, conn: connectionId })
       },
-      dropRoom: (roomId) => { this.bus.publishRoom(roomId, { k: 'drop' }) }
+      dropRoom: (roomId) => {
+        // Marked as this node's like its events: handled here now, after the events published before it.
+        this.bus.publishRoom(roomId, { k: 'drop', o: this.nodeId })
+        this.dropLocal(roomId)
+      }
     }
   }
 
@@ -374,16 +379,22 @@ export class ClusterRooms implements Ownership {
   // ---- messages ----
 
   private onRoomMessage (roomId: string, header: Header, body: Buffer | undefined): void {
+    if (header.o === this.nodeId) return // this node's own publication: handled here when it was published
     if (header.k === 'drop') {
-      this.hub?.dropChannel(roomChannel(roomId))
-      this.broker.forget(roomId)
-      for (const [connectionId, rooms] of this.localRooms) {
-        if (rooms.delete(roomId)) this.bus.unsubscribeRoom(roomId)
-        if (rooms.size === 0) this.localRooms.delete(connectionId)
-      }
+      this.dropLocal(roomId)
       return
     }
     this.broker.receive(roomId, header, body)
+  }
+
+  /** A room is gone: its local members are unsubscribed and its delivery state forgotten. */
+  private dropLocal (roomId: string): void {
+    this.hub?.dropChannel(roomChannel(roomId))
+    this.broker.forget(roomId)
+    for (const [connectionId, rooms] of this.localRooms) {
+      if (rooms.delete(roomId)) this.bus.unsubscribeRoom(roomId)
+      if (rooms.size === 0) this.localRooms.delete(connectionId)
+    }
   }
 
   private onNodeMessage (header: Header): void {
