@@ -12,7 +12,7 @@
  *   so a direct write never overtakes a byte written through `socket.write`; writes after it, of either kind,
  *   queue behind it in libuv's write queue, so the bytes on the wire keep call order;
  * - it returns `'done'` when the whole frame was written at once, `'pending'` when libuv queued (part of) it
- *   (then `onDone(ok)` is called once, when it is written or failed), `'failed'` when the socket is unusable
+ *   (then `onDone(ok, frame.length)` is called once, later, when it is written or failed), `'failed'` when the socket is unusable
  *   (closed handle or a write error: the caller drops the socket), and `'unavailable'` when it could not be
  *   tried (no binding, no handle, or Node's stream is not empty): the caller then uses `socket.write`;
  * - the frame must not be modified afterwards (a pending write still reads it).
@@ -21,7 +21,7 @@ import type { Socket } from 'node:net'
 
 interface WriteRequest {
   handle: unknown
-  oncomplete: (status: number) => void
+  oncomplete?: (status: number) => void
   async: boolean
   buffer?: Buffer
 }
@@ -63,19 +63,31 @@ export function useDirectWrites (enabled: boolean): boolean {
 
 export type DirectWriteResult = 'done' | 'pending' | 'failed' | 'unavailable'
 
-export function writeDirect (socket: Socket, frame: Buffer, onDone: (ok: boolean) => void): DirectWriteResult {
+/**
+ * A write that completes at once leaves its request untouched (libuv never saw it), so the next write reuses
+ * it; a write that libuv queues keeps its request until it completes, and the next write gets a fresh one.
+ */
+let spare: WriteRequest | undefined
+
+export function writeDirect (socket: Socket, frame: Buffer, onDone: (ok: boolean, bytes: number) => void): DirectWriteResult {
   if (binding === undefined || socket.writableLength !== 0) return 'unavailable'
   const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle
   if (handle === undefined || handle === null || typeof handle.writeBuffer !== 'function') return 'unavailable'
-  const request = new binding.WriteWrap()
+  const request = spare ?? new binding.WriteWrap()
+  spare = undefined
   request.handle = handle
   request.async = false
-  request.oncomplete = (status: number) => { onDone(status >= 0) }
   const error = handle.writeBuffer(request, frame)
   if (error !== 0) return 'failed'
-  if (binding.streamBaseState[binding.kLastWriteWasAsync] === 0) return 'done'
-  // libuv reads the frame's memory until the write completes: the request keeps it alive.
+  if (binding.streamBaseState[binding.kLastWriteWasAsync] === 0) {
+    request.handle = undefined
+    spare = request
+    return 'done'
+  }
+  // libuv reads the frame's memory until the write completes (never before this function returns): the
+  // request keeps it alive and reports the end.
   request.async = true
   request.buffer = frame
+  request.oncomplete = (status: number) => { onDone(status >= 0, frame.length) }
   return 'pending'
 }

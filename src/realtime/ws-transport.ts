@@ -36,6 +36,11 @@ export class WsTransport implements Transport {
   private dead = false
   private readonly behindBytes: number
   private readonly onWritten = (): void => { this.drain() }
+  private readonly onDirectWritten = (ok: boolean, bytes: number): void => {
+    this.directBytes -= bytes
+    if (ok) this.drain()
+    else this.terminate()
+  }
 
   constructor (
     private readonly socket: WebSocket,
@@ -92,11 +97,7 @@ export class WsTransport implements Transport {
     const tcp = (this.socket as unknown as { _socket?: Socket })._socket
     if (this.socket.readyState !== OPEN || tcp === undefined) return
     const frame = textFrame(payload)
-    const direct = writeDirect(tcp, frame, (ok) => {
-      this.directBytes -= frame.length
-      if (ok) this.drain()
-      else this.terminate()
-    })
+    const direct = writeDirect(tcp, frame, this.onDirectWritten)
     if (direct === 'done') return
     if (direct === 'pending') {
       this.directBytes += frame.length
