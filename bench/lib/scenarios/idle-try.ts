@@ -21,10 +21,18 @@ process.on('exit', killAllChildren)
 const database = await prepareDatabase()
 const workers = startWorkers(1, options.nice)
 try {
-  const server = await startServer(kind, options, database)
+  let server = await startServer(kind, options, database)
+  // IDLE_TRY_RESTART=1: a fresh server process per size (RSS comparable across sizes).
+  const restart = process.env.IDLE_TRY_RESTART === '1'
+    ? async () => {
+      await stopServer(server)
+      server = await startServer(kind, options, database)
+      return server
+    }
+    : undefined
   try {
     await Promise.all(workers.map(async (w) => await w.call('target', { kind, port: server.port })))
-    const curve = await idleCurve({ server, workers, options, postgres: database.env.DATABASE_URL !== undefined, log }, sizes, options.idleRoomSize)
+    const curve = await idleCurve({ server, workers, options, postgres: database.env.DATABASE_URL !== undefined, log }, sizes, options.idleRoomSize, restart)
     console.log(JSON.stringify(curve, null, 2))
     if (out !== undefined) writeFileSync(out, `${JSON.stringify(curve, null, 2)}\n`)
   } finally {

@@ -10,7 +10,7 @@
  */
 import { memoryAfterGc, type MemoryUsage } from '../inspector.js'
 import type { RpcClient } from '../rpc.js'
-import { metricsGauges, settle } from '../targets.js'
+import { metricsGauges, settle, type RunningServer } from '../targets.js'
 import { startWorkers, stopWorkers } from '../workers.js'
 import { mb, sleep, type Context } from './context.js'
 
@@ -37,6 +37,8 @@ export interface IdleResult {
 export interface IdleCurveResult {
   roomSize: number
   heartbeatMs: number
+  /** True when each size had a fresh server process (RSS comparable across sizes). */
+  restarted: boolean
   points: IdleResult[]
 }
 
@@ -99,9 +101,15 @@ export async function idle (ctx: Context): Promise<IdleResult> {
  * Memory per idle connection against the connection count: each size on its own, ascending, after closing
  * everything and letting the server settle (our server writes every departure to the database first). Starts
  * the extra load generators the largest size needs and stops them before returning; leaves nothing open.
+ *
+ * `restart`, when given, is called before every size but the first and must stop the server under test and
+ * resolve with a fresh one of the same kind: the heap is the same either way (read after a full GC), but a
+ * process's RSS does not shrink back after thousands of sockets closed (the allocator keeps the freed pages),
+ * so without a restart a size's RSS delta is understated by what the previous size left behind.
  */
-export async function idleCurve (ctx: Context, sizes: number[], roomSize: number): Promise<IdleCurveResult> {
-  const { server, options, log } = ctx
+export async function idleCurve (ctx: Context, sizes: number[], roomSize: number, restart?: () => Promise<RunningServer>): Promise<IdleCurveResult> {
+  const { options, log } = ctx
+  let server = ctx.server
   const largest = Math.max(...sizes)
   const extra = startWorkers(Math.max(0, Math.ceil(largest / SOCKETS_PER_GENERATOR) - ctx.workers.length), options.nice)
   const points: IdleResult[] = []
@@ -122,11 +130,16 @@ export async function idleCurve (ctx: Context, sizes: number[], roomSize: number
   try {
     await Promise.all(extra.map(async (w) => await w.call('target', { kind: server.kind, port: server.port })))
     const all = [...ctx.workers, ...extra]
-    for (const size of [...sizes].sort((a, b) => a - b)) {
+    const ordered = [...sizes].sort((a, b) => a - b)
+    for (const [i, size] of ordered.entries()) {
       const workers = all.slice(0, Math.max(ctx.workers.length, Math.ceil(size / SOCKETS_PER_GENERATOR)))
       await closeAll(all)
+      if (i > 0 && restart !== undefined) {
+        server = await restart()
+        await Promise.all(all.map(async (w) => await w.call('target', { kind: server.kind, port: server.port })))
+      }
       try {
-        const point = await measure(ctx, workers, size, roomSize)
+        const point = await measure({ ...ctx, server }, workers, size, roomSize)
         points.push(point)
         log(`  idle ${size} (${workers.length} generator${workers.length === 1 ? '' : 's'}): heap ${point.heapPerConnKb} KB/conn, RSS ${point.rssPerConnKb} KB/conn, ${point.alive} still open, connected in ${(point.connectMs / 1000).toFixed(1)} s`)
       } finally {
@@ -136,5 +149,5 @@ export async function idleCurve (ctx: Context, sizes: number[], roomSize: number
   } finally {
     await stopWorkers(extra)
   }
-  return { roomSize, heartbeatMs: options.heartbeatMs, points }
+  return { roomSize, heartbeatMs: options.heartbeatMs, restarted: restart !== undefined, points }
 }
