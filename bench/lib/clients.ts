@@ -5,13 +5,15 @@
  *   replies carrying `replyTo`); the bare baseline implements the subset the bench uses.
  * - `socketio` speaks Engine.IO v4 / Socket.IO v5 over a plain WebSocket (`42["event",data]`, acks `43<id>[...]`),
  *   written by hand so that every server is driven by the same lean client.
+ * - `colyseus` speaks Colyseus 0.16 (HTTP matchmaking, then msgpack ROOM_DATA frames): bench/lib/colyseus-client.ts.
  *
  * Timed payloads carry a marker `~<kind><microseconds>~` (kind S = sync, C = chat), stamped with the
  * monotonic clock at send time; receivers find it with a byte search instead of parsing JSON.
  */
+import { ColyseusClient } from './colyseus-client.js'
 import { LiteSocket } from './ws-lite.js'
 
-export type TargetKind = 'ours' | 'bare' | 'socketio'
+export type TargetKind = 'ours' | 'bare' | 'socketio' | 'colyseus'
 
 export const MARK_SYNC = 0x53 // 'S'
 export const MARK_CHAT = 0x43 // 'C'
@@ -37,9 +39,12 @@ interface Pending {
   timer: NodeJS.Timeout
 }
 
-/** The marker's timestamp in a frame, or -1 when it has none. Sets `markKind`. */
+/** The marker's timestamp in a frame, or -1 when it has none. Sets `markKind` (read it with lastMarkKind). */
 let markKind = 0
-function findMark (payload: Buffer): number {
+export function lastMarkKind (): number {
+  return markKind
+}
+export function findMark (payload: Buffer): number {
   const i = payload.indexOf(TILDE)
   if (i < 0 || i + 2 >= payload.length) return -1
   markKind = payload[i + 1]!
@@ -206,6 +211,8 @@ class SocketIoClient extends BaseClient {
 }
 
 export async function connectClient (kind: TargetKind, port: number, userId: string): Promise<BenchClient> {
+  // Colyseus: a connection is a seat in one room, opened by create_room / join_room (bench/lib/colyseus-client.ts).
+  if (kind === 'colyseus') return new ColyseusClient(userId, port)
   const user = encodeURIComponent(userId)
   if (kind === 'socketio') {
     const socket = await LiteSocket.connect({ host: '127.0.0.1', port, path: `/socket.io/?EIO=4&transport=websocket&userId=${user}` })

@@ -14,12 +14,13 @@ import { inspectorUrl } from './inspector.js'
 import type { Options } from './options.js'
 import { freePort, ROOT, spawnNode, stopChild } from './proc.js'
 
-export const TARGET_LABELS: Record<TargetKind, string> = { ours: 'ours', bare: 'bare ws', socketio: 'Socket.IO' }
+export const TARGET_LABELS: Record<TargetKind, string> = { ours: 'ours', bare: 'bare ws', socketio: 'Socket.IO', colyseus: 'Colyseus' }
 
 const SCRIPTS: Record<TargetKind, string> = {
   ours: 'src/server.ts',
   bare: 'bench/servers/bare-ws.ts',
-  socketio: 'bench/servers/socketio.ts'
+  socketio: 'bench/servers/socketio.ts',
+  colyseus: 'bench/servers/colyseus.ts'
 }
 
 export interface RunningServer {
