@@ -27,7 +27,9 @@ const JOIN_ACK = Buffer.from([JOIN_ROOM])
 const ROOM_JOINED = Buffer.from('room_joined')
 
 const packr = new Packr({ useRecords: false })
-const agent = new Agent({ keepAlive: true, maxSockets: 256 })
+// Idle pooled sockets are dropped after 2 s, before the server's keep-alive timeout (5 s) closes them under a
+// request that reuses one (which shows as ECONNRESET).
+const agent = new Agent({ keepAlive: true, maxSockets: 256, timeout: 2000 })
 
 interface Reservation { room: { roomId: string, processId: string }, sessionId: string }
 
@@ -40,6 +42,16 @@ function sendBinary (socket: LiteSocket, payload: Buffer): void {
 }
 
 async function matchmake (port: number, path: string, body: Record<string, unknown>, timeoutMs: number): Promise<Reservation> {
+  try {
+    return await matchmakeOnce(port, path, body, timeoutMs)
+  } catch (err) {
+    // A pooled socket the server closed as the request went out: once more, on a fresh connection.
+    if ((err as NodeJS.ErrnoException).code !== 'ECONNRESET' && (err as NodeJS.ErrnoException).code !== 'EPIPE') throw err
+    return await matchmakeOnce(port, path, body, timeoutMs)
+  }
+}
+
+async function matchmakeOnce (port: number, path: string, body: Record<string, unknown>, timeoutMs: number): Promise<Reservation> {
   const payload = Buffer.from(JSON.stringify(body))
   const text = await new Promise<string>((resolve, reject) => {
     const req = httpRequest({
