@@ -13,20 +13,32 @@ export interface HubConnection {
   readonly transport: Transport
 }
 
+/**
+ * A channel's members: most channels (every connection's own `user:` channel) have one member, held as the
+ * connection itself; a second member turns it into a Map in subscription order. The same for a connection's
+ * channels: one name as a string, more as a Set. Idle connections are most of a server's memory.
+ */
+type Members = HubConnection | Map<string, HubConnection>
+type Channels = string | Set<string>
+
+function* channelNames (channels: Channels | undefined): Generator<string> {
+  if (channels === undefined) return
+  if (typeof channels === 'string') yield channels
+  else yield * channels
+}
+
 export class Hub {
-  private readonly channels = new Map<string, Map<string, HubConnection>>()
-  private readonly memberships = new Map<string, Set<string>>()
+  private readonly channels = new Map<string, Members>()
+  private readonly memberships = new Map<string, Channels>()
   private readonly connections = new Map<string, HubConnection>()
 
   add (connection: HubConnection): void {
     this.connections.set(connection.id, connection)
-    this.memberships.set(connection.id, new Set())
   }
 
   /** Forgets a closed connection and every subscription it had. */
   remove (connectionId: string): void {
-    for (const channel of this.memberships.get(connectionId) ?? []) this.channels.get(channel)?.delete(connectionId)
-    for (const channel of this.memberships.get(connectionId) ?? []) this.pruneChannel(channel)
+    for (const channel of [...channelNames(this.memberships.get(connectionId))]) this.leave(channel, connectionId)
     this.memberships.delete(connectionId)
     this.connections.delete(connectionId)
   }
@@ -34,31 +46,48 @@ export class Hub {
   subscribe (channel: string, connectionId: string): void {
     const connection = this.connections.get(connectionId)
     if (connection === undefined) return
-    let members = this.channels.get(channel)
-    if (members === undefined) {
-      members = new Map()
-      this.channels.set(channel, members)
+    const members = this.channels.get(channel)
+    if (members === undefined || (!(members instanceof Map) && members.id === connectionId)) {
+      this.channels.set(channel, connection)
+    } else if (members instanceof Map) {
+      members.set(connectionId, connection)
+    } else {
+      this.channels.set(channel, new Map([[members.id, members], [connectionId, connection]]))
     }
-    members.set(connectionId, connection)
-    this.memberships.get(connectionId)?.add(channel)
+    const mine = this.memberships.get(connectionId)
+    if (mine === undefined || mine === channel) this.memberships.set(connectionId, channel)
+    else if (typeof mine === 'string') this.memberships.set(connectionId, new Set([mine, channel]))
+    else mine.add(channel)
   }
 
   unsubscribe (channel: string, connectionId: string): void {
-    this.channels.get(channel)?.delete(connectionId)
-    this.memberships.get(connectionId)?.delete(channel)
-    this.pruneChannel(channel)
+    this.leave(channel, connectionId)
+    const mine = this.memberships.get(connectionId)
+    if (mine === channel) this.memberships.delete(connectionId)
+    else if (mine instanceof Set) mine.delete(channel)
   }
 
   /** Unsubscribes everyone from a channel that is gone. */
   dropChannel (channel: string): void {
-    for (const connectionId of this.channels.get(channel)?.keys() ?? []) this.memberships.get(connectionId)?.delete(channel)
+    const members = this.channels.get(channel)
+    if (members === undefined) return
     this.channels.delete(channel)
+    for (const connectionId of members instanceof Map ? [...members.keys()] : [members.id]) {
+      const mine = this.memberships.get(connectionId)
+      if (mine === channel) this.memberships.delete(connectionId)
+      else if (mine instanceof Set) mine.delete(channel)
+    }
   }
 
   /** Writes `frame` to every local subscriber but `exceptConnectionId`; returns how many got it. */
   deliver (channel: string, frame: Buffer, exceptConnectionId?: string, coalesceKey?: string): number {
     const members = this.channels.get(channel)
     if (members === undefined) return 0
+    if (!(members instanceof Map)) {
+      if (members.id === exceptConnectionId) return 0
+      members.transport.send(frame, coalesceKey)
+      return 1
+    }
     let delivered = 0
     for (const connection of members.values()) {
       if (connection.id === exceptConnectionId) continue
@@ -82,7 +111,8 @@ export class Hub {
 
   /** How many local connections a channel has (e.g. one user's connections on their user channel). */
   subscriberCount (channel: string): number {
-    return this.channels.get(channel)?.size ?? 0
+    const members = this.channels.get(channel)
+    return members === undefined ? 0 : members instanceof Map ? members.size : 1
   }
 
   get connectionCount (): number {
@@ -94,7 +124,16 @@ export class Hub {
     return this.connections.values()
   }
 
-  private pruneChannel (channel: string): void {
-    if (this.channels.get(channel)?.size === 0) this.channels.delete(channel)
+  /** Takes one connection off one channel's members, dropping a channel left empty (or back to one member). */
+  private leave (channel: string, connectionId: string): void {
+    const members = this.channels.get(channel)
+    if (members === undefined) return
+    if (!(members instanceof Map)) {
+      if (members.id === connectionId) this.channels.delete(channel)
+      return
+    }
+    members.delete(connectionId)
+    if (members.size === 0) this.channels.delete(channel)
+    else if (members.size === 1) this.channels.set(channel, members.values().next().value!)
   }
 }

@@ -7,12 +7,12 @@
  * ends up calling. Node exposes the request class only through `process.binding('stream_wrap')` (present on
  * Node 20, 22 and 24); where it is missing (or SOCKET_WRITES=stream), `writeDirect` answers `'unavailable'` and callers keep using `socket.write`.
  *
- * Contract of `writeDirect(socket, frame, onDone)`:
+ * Contract of `writeDirect(socket, frame, owner)`:
  * - it may be used only while Node's own stream has nothing queued or in flight (`socket.writableLength === 0`),
  *   so a direct write never overtakes a byte written through `socket.write`; writes after it, of either kind,
  *   queue behind it in libuv's write queue, so the bytes on the wire keep call order;
  * - it returns `'done'` when the whole frame was written at once, `'pending'` when libuv queued (part of) it
- *   (then `onDone(ok, frame.length)` is called once, later, when it is written or failed), `'failed'` when the socket is unusable
+ *   (then `owner.directWritten(ok, frame.length)` is called once, later, when it is written or failed), `'failed'` when the socket is unusable
  *   (closed handle or a write error: the caller drops the socket), and `'unavailable'` when it could not be
  *   tried (no binding, no handle, or Node's stream is not empty): the caller then uses `socket.write`;
  * - the frame must not be modified afterwards (a pending write still reads it).
@@ -69,7 +69,10 @@ export type DirectWriteResult = 'done' | 'pending' | 'failed' | 'unavailable'
  */
 let spare: WriteRequest | undefined
 
-export function writeDirect (socket: Socket, frame: Buffer, onDone: (ok: boolean, bytes: number) => void): DirectWriteResult {
+/** Who hears of a queued write's end (an object, not a closure per socket). */
+export interface DirectWriteOwner { directWritten: (ok: boolean, bytes: number) => void }
+
+export function writeDirect (socket: Socket, frame: Buffer, owner: DirectWriteOwner): DirectWriteResult {
   if (binding === undefined || socket.writableLength !== 0) return 'unavailable'
   const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle
   if (handle === undefined || handle === null || typeof handle.writeBuffer !== 'function') return 'unavailable'
@@ -88,6 +91,6 @@ export function writeDirect (socket: Socket, frame: Buffer, onDone: (ok: boolean
   // request keeps it alive and reports the end.
   request.async = true
   request.buffer = frame
-  request.oncomplete = (status: number) => { onDone(status >= 0, frame.length) }
+  request.oncomplete = (status: number) => { owner.directWritten(status >= 0, frame.length) }
   return 'pending'
 }

@@ -35,12 +35,8 @@ export class WsTransport implements Transport {
   private directBytes = 0
   private dead = false
   private readonly behindBytes: number
-  private readonly onWritten = (): void => { this.drain() }
-  private readonly onDirectWritten = (ok: boolean, bytes: number): void => {
-    this.directBytes -= bytes
-    if (ok) this.drain()
-    else this.terminate()
-  }
+  /** Made on the first write that needs a callback (most sockets never fall behind: no closure each). */
+  private onWritten: (() => void) | undefined
 
   constructor (
     private readonly socket: WebSocket,
@@ -97,7 +93,7 @@ export class WsTransport implements Transport {
     const tcp = (this.socket as unknown as { _socket?: Socket })._socket
     if (this.socket.readyState !== OPEN || tcp === undefined) return
     const frame = textFrame(payload)
-    const direct = writeDirect(tcp, frame, this.onDirectWritten)
+    const direct = writeDirect(tcp, frame, this)
     if (direct === 'done') return
     if (direct === 'pending') {
       this.directBytes += frame.length
@@ -107,7 +103,14 @@ export class WsTransport implements Transport {
       this.terminate()
       return
     }
-    tcp.write(frame, withCallback ? this.onWritten : undefined)
+    tcp.write(frame, withCallback ? (this.onWritten ??= () => { this.drain() }) : undefined)
+  }
+
+  /** A direct write that libuv had queued has finished (tcp-direct-write.ts). */
+  directWritten (ok: boolean, bytes: number): void {
+    this.directBytes -= bytes
+    if (ok) this.drain()
+    else this.terminate()
   }
 
   /** Moves queued frames to the socket while it keeps up. */

@@ -47,7 +47,7 @@ t.test('direct and stream writes keep call order, also when libuv has to queue',
   // Big frames to a client that does not read: the kernel buffers fill and libuv queues the rest.
   for (let i = 0; i < 12; i++) {
     const frame = Buffer.alloc(512 * 1024, 65 + i)
-    const result = writeDirect(server, frame, (ok, bytes) => { if (ok && bytes === frame.length) completions++ })
+    const result = writeDirect(server, frame, { directWritten: (ok, bytes) => { if (ok && bytes === frame.length) completions++ } })
     results.push(result)
     if (result === 'unavailable') server.write(frame)
     frames.push(frame)
@@ -57,7 +57,7 @@ t.test('direct and stream writes keep call order, also when libuv has to queue',
   const tail = Buffer.from('written through the stream')
   server.write(tail)
   frames.push(tail)
-  t.equal(writeDirect(server, Buffer.from('x'), () => {}), 'unavailable', 'while the stream has a write in flight, the direct path steps aside')
+  t.equal(writeDirect(server, Buffer.from('x'), { directWritten: () => {} }), 'unavailable', 'while the stream has a write in flight, the direct path steps aside')
   const expected = Buffer.concat(frames)
   const received = await readAll(client, expected.length)
   t.ok(received.subarray(0, expected.length).equals(expected), `all ${expected.length} bytes arrived in call order`)
@@ -70,10 +70,10 @@ t.test('SOCKET_WRITES=stream turns the direct path off; a destroyed socket is re
   t.teardown(close)
   t.teardown(() => { useDirectWrites(true) })
   t.equal(useDirectWrites(false), false)
-  t.equal(writeDirect(server, Buffer.from('a'), () => {}), 'unavailable')
+  t.equal(writeDirect(server, Buffer.from('a'), { directWritten: () => {} }), 'unavailable')
   t.equal(useDirectWrites(true), true)
   server.destroy()
-  t.equal(writeDirect(server, Buffer.from('a'), () => {}), 'unavailable', 'no handle: the caller falls back (and finds the socket closed)')
+  t.equal(writeDirect(server, Buffer.from('a'), { directWritten: () => {} }), 'unavailable', 'no handle: the caller falls back (and finds the socket closed)')
 })
 
 async function wsPair (): Promise<{ serverSocket: WebSocket, client: WebSocket, close: () => Promise<void> }> {

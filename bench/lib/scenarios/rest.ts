@@ -15,6 +15,7 @@ export interface RestResult {
 
 export async function rest (ctx: Context, kind: TargetKind): Promise<RestResult | { skipped: string }> {
   if (kind === 'socketio') return { skipped: 'Socket.IO has no REST API; its column is empty' }
+  if (kind === 'colyseus') return { skipped: 'Colyseus has no REST API (only its matchmaker); its column is empty' }
   const { options } = ctx
   const serverCpu = new CpuMeter(() => [ctx.server.pid])
   const genCpu = generatorMeter(ctx)
