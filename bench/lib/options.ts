@@ -8,8 +8,7 @@ import type { TargetKind } from './clients.js'
 
 export const SCENARIOS = ['fanout', 'roomsize', 'saturation', 'idle', 'join', 'rest', 'cluster'] as const
 export type Scenario = typeof SCENARIOS[number]
-// TODO(colyseus): drop the double cast once clients.ts's TargetKind has 'colyseus'.
-export const TARGETS: readonly TargetKind[] = ['ours', 'bare', 'socketio', 'colyseus'] as readonly string[] as readonly TargetKind[]
+export const TARGETS: readonly TargetKind[] = ['ours', 'bare', 'socketio', 'colyseus']
 
 export interface RoomShape { rooms: number, viewers: number }
 

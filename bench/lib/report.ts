@@ -6,7 +6,7 @@ import type { TargetKind } from './clients.js'
 import { renderCluster, type ClusterResults } from './cluster.js'
 import type { FloorBuild, FloorRun } from './floor.js'
 import type { Options } from './options.js'
-import type { FanoutResult, IdleCurveResult, IdleResult, JoinResult, RestResult, RoomSizeResult, SaturationResult, SaturationStep } from './scenarios.js'
+import type { FanoutResult, IdleCurveResult, IdleResult, JoinResult, JoinRunsResult, RestResult, RoomSizeResult, SaturationResult, SaturationStep } from './scenarios.js'
 import { TARGET_LABELS } from './targets.js'
 
 export interface TargetResults {
@@ -18,7 +18,9 @@ export interface TargetResults {
   /** The largest point of the idle curve (the table's idle rows). */
   idle?: IdleResult
   idleCurve?: IdleCurveResult
+  /** The run of `joinRuns` whose p99 is the median one. */
   join?: JoinResult
+  joinRuns?: JoinRunsResult
   rest?: RestResult | { skipped: string }
   errors: Record<string, string>
 }
@@ -65,8 +67,7 @@ export interface Check { target: string, value: string, met: boolean | null }
 type Getter = (t: TargetResults) => number | undefined
 type Better = 'higher' | 'lower'
 
-// TODO(colyseus): drop the double cast once clients.ts's TargetKind has 'colyseus'.
-const KINDS: TargetKind[] = ['ours', 'bare', 'socketio', 'colyseus'] as string[] as TargetKind[]
+const KINDS: TargetKind[] = ['ours', 'bare', 'socketio', 'colyseus']
 const FLOOR_LABEL = 'kernel floor (C)'
 const BUSY = 85
 
@@ -207,10 +208,15 @@ export function renderTable (results: BenchResults): string {
   }
   const anyJoin = KINDS.map((k) => targets[k]?.join).find((s) => s !== undefined)
   if (anyJoin !== undefined) {
-    section(`Join storm: ${anyJoin.joins.toLocaleString('en-US')} joins into rooms of 50, ${anyJoin.concurrency} in flight (ours writes each through to ${results.database.startsWith('Postgres') ? 'Postgres' : 'PGlite'})`)
+    const runs = KINDS.map((k) => targets[k]?.joinRuns?.runs.length).find((n) => n !== undefined) ?? 1
+    section(`Join storm: ${anyJoin.joins.toLocaleString('en-US')} joins into rooms of 50, ${anyJoin.concurrency} in flight (ours writes each through to ${results.database.startsWith('Postgres') ? 'Postgres' : 'PGlite'}); ${runs} run(s), the median one shown`)
+    add('join latency p99, median of the runs (ms)', (t) => t.joinRuns?.median.p99 ?? t.join?.latency.p99, 'lower')
+    if (runs > 1) {
+      for (let i = 0; i < runs; i++) add(`… run ${i + 1} p99 (ms)`, (t) => t.joinRuns?.runs[i]?.latency.p99, 'lower')
+    }
     add('joins/s', (t) => t.join?.joinsPerSec, 'higher')
     add('join latency p50 (ms)', (t) => t.join?.latency.p50, 'lower')
-    add('join latency p99 (ms)', (t) => t.join?.latency.p99, 'lower')
+    add('server CPU per join (µs)', (t) => t.join?.serverUsPerJoin, 'lower')
     add('server CPU (%)', (t) => t.join?.serverCpu)
     add('database CPU (%)', (t) => t.join?.databaseCpu ?? undefined)
   }
@@ -312,10 +318,12 @@ export function checkTargets (results: BenchResults): Check[] {
   }
   if (ours?.join !== undefined) {
     const onPostgres = results.database.startsWith('Postgres')
+    const runs = ours.joinRuns
+    const p99 = runs?.median.p99 ?? ours.join.latency.p99
     checks.push({
-      target: 'join p99 ≤ 20 ms on Postgres',
-      value: `${fmt(ours.join.latency.p99)} ms${onPostgres ? '' : ' (on PGlite: set DATABASE_URL for the real check)'}`,
-      met: onPostgres ? ours.join.latency.p99 <= 20 : null
+      target: `join p99 ≤ 20 ms on Postgres${runs === undefined ? '' : `, median of ${runs.runs.length} run(s)`}`,
+      value: `${fmt(p99)} ms${runs === undefined || runs.runs.length < 2 ? '' : ` (runs: ${runs.p99s.map(fmt).join(', ')} ms)`}${onPostgres ? '' : ' (on PGlite: set DATABASE_URL for the real check)'}`,
+      met: onPostgres ? p99 <= 20 : null
     })
   }
   return checks

@@ -120,7 +120,10 @@ export function oursEnv (options: Options, database: DatabaseSetup): Record<stri
     NODE_ENV: 'development',
     LOG_LEVEL: options.logLevel,
     HEARTBEAT_MS: String(options.heartbeatMs),
-    DISCONNECT_GRACE_MS: '0'
+    DISCONNECT_GRACE_MS: '0',
+    // A write queued behind others of its room may wait this long before SERVICE_UNAVAILABLE: on a loaded
+    // 2-core machine joins of 19,000 connections wait longer than the production default.
+    STORE_WAIT_MS: '60000'
   }
 }
 
