@@ -81,16 +81,16 @@ function clusterChart (cluster: ClusterResults | undefined, results: BenchResult
     const first = runs[0]
     if (first === undefined) return
     shape = `${first.rooms}×${first.viewers} at ${first.syncHz} Hz sync + ${first.chatHz} Hz chat per room`
-    const name = kind === 'ours' ? 'ours' : 'Socket.IO + redis-adapter'
+    const name = kind === 'ours' ? 'ours' : 'Socket.IO + adapter'
     const clustered = runs.filter((r) => r.mode === 'cluster').sort((a, b) => a.nodes - b.nodes)
-    series.push({ name: `${name}, nodes + Redis${kind === 'ours' ? ' + Postgres' : ''}`, style, points: clustered.map((r) => ({ x: r.nodes, y: r.usPerDelivery.all, label: label(r.usPerDelivery.all) })) })
+    series.push({ name: `${name}, cluster`, style, points: clustered.map((r) => ({ x: r.nodes, y: r.usPerDelivery.all, label: label(r.usPerDelivery.all) })) })
     const single = runs.find((r) => r.mode === 'single')
-    if (single !== undefined) references.push({ y: single.usPerDelivery.all, name: `${name}, 1 process without Redis: ${label(single.usPerDelivery.all)} µs` })
+    if (single !== undefined) references.push({ y: single.usPerDelivery.all, name: `${name}, 1 process: ${label(single.usPerDelivery.all)} µs` })
   })
   if (series.length === 0) return undefined
   const svg = lineChart({
     title: 'Cluster: server CPU per delivery against node count',
-    subtitle: `${shape}; all nodes, Redis and the database together · ${when(results)}`,
+    subtitle: `${shape}; nodes + Redis + database · ${when(results)}`,
     xLabel: 'nodes',
     yLabel: 'CPU per delivery (µs)',
     xScale: 'linear',
