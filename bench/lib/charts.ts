@@ -36,6 +36,7 @@ const MARKERS = ['circle', 'square', 'triangle', 'diamond', 'triangle-down', 'cr
 const FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 'Liberation Sans', sans-serif"
 const REFERENCE_COLOUR = '#666666'
 const R = 4.5
+const NOT_MEASURED = ' (not measured)'
 
 interface Box { x0: number, y0: number, x1: number, y1: number }
 
@@ -131,7 +132,7 @@ export function lineChart (spec: ChartSpec): string {
   const yTickText = yTicks.map((t) => formatNumber(t, decimals))
 
   // layout: title, subtitle, plot, legend to the right
-  const legendNames = [...series.map((s) => s.points.length > 0 ? s.name : `${s.name} (not measured)`), ...references.map((r) => r.name)]
+  const legendNames = [...series.map((s) => s.points.length > 0 ? s.name : s.name + NOT_MEASURED), ...references.map((r) => r.name)]
   const legendWidth = Math.min(width * 0.4, 34 + Math.max(60, ...legendNames.map((t) => textWidth(t, 12))))
   const top = spec.subtitle !== undefined ? 62 : 46
   const left = 36 + Math.max(...yTickText.map((t) => textWidth(t, 11)))
@@ -214,9 +215,10 @@ export function lineChart (spec: ChartSpec): string {
   const textRoom = legendWidth - 34
   series.forEach((s, i) => {
     const name = legendNames[i] as string
-    if (s.points.length > 0) out.push(`<line x1="${n(lx)}" y1="${n(ly)}" x2="${n(lx + 24)}" y2="${n(ly)}" stroke="${s.colour}" stroke-width="2"${dash(s)}/>`)
+    if (s.points.length > 1) out.push(`<line x1="${n(lx)}" y1="${n(ly)}" x2="${n(lx + 24)}" y2="${n(ly)}" stroke="${s.colour}" stroke-width="2"${dash(s)}/>`)
     out.push(marker(s.shape, lx + 12, ly, s.colour))
-    out.push(`<text x="${n(lx + 32)}" y="${n(ly + 4)}" font-size="12" fill="${s.points.length > 0 ? '#222' : '#777'}">${escapeXml(fit(name, textRoom, 12))}<title>${escapeXml(name)}</title></text>`)
+    const shown = s.points.length > 0 ? fit(name, textRoom, 12) : fit(s.name, textRoom - textWidth(NOT_MEASURED, 12), 12) + NOT_MEASURED
+    out.push(`<text x="${n(lx + 32)}" y="${n(ly + 4)}" font-size="12" fill="${s.points.length > 0 ? '#222' : '#777'}">${escapeXml(shown)}<title>${escapeXml(name)}</title></text>`)
     ly += 20
   })
   for (const r of references) {
