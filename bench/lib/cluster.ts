@@ -35,6 +35,7 @@ import type { Options } from './options.js'
 import { cpuSeconds, freePort, ROOT, spawnNode, stopChild, versionOf } from './proc.js'
 import { RpcClient } from './rpc.js'
 import { oursEnv, prepareDatabase, type DatabaseSetup } from './targets.js'
+import { usPerDelivery } from './scenarios/context.js'
 
 export type ClusterKind = 'ours' | 'socketio'
 /** 'single': one process without Redis (the reference); 'cluster': REDIS_URL set, 1..N nodes. */
@@ -146,7 +147,6 @@ interface Node {
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 const round1 = (v: number): number => Math.round(v * 10) / 10
-const usPer = (cpuPct: number, perSec: number): number => perSec > 0 ? Math.round((cpuPct / 100) * 1e6 / perSec * 100) / 100 : NaN
 
 const SCRIPTS: Record<ClusterKind, string> = { ours: 'src/server.ts', socketio: 'bench/servers/socketio-cluster.ts' }
 
@@ -344,7 +344,7 @@ export class ClusterBench {
       nodeReceived: perNode.map((h) => h.count),
       cpu: { nodes: nodesPct, redis: redisPct, redisIdle, postgres: pgPct, generators: genPct },
       meteredSeconds: Math.round(metered * 100) / 100,
-      usPerDelivery: { nodes: usPer(nodesSum, meteredPerSec), all: usPer(allPct, meteredPerSec), allLessIdle: usPer(allLessIdlePct, meteredPerSec) }
+      usPerDelivery: { nodes: usPerDelivery(nodesSum, meteredPerSec), all: usPerDelivery(allPct, meteredPerSec), allLessIdle: usPerDelivery(allLessIdlePct, meteredPerSec) }
     }
   }
 

@@ -16,10 +16,11 @@ import { mkdirSync } from 'node:fs'
 import { setPriority } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { Histogram, type HistogramJson, type Summary } from './histogram.js'
+import type { Summary } from './histogram.js'
 import { CpuMeter, ROOT } from './proc.js'
 import type { RpcClient } from './rpc.js'
-import { sleep, usPerDelivery } from './scenarios/context.js'
+import { usPerDelivery } from './scenarios/context.js'
+import { awaitDeliveries, collectLatencies } from './scenarios/fanout.js'
 import { startWorkers, stopWorkers } from './workers.js'
 
 export const FLOOR_SOURCE = join(ROOT, 'bench', 'floor', 'floor.c')
@@ -194,11 +195,6 @@ export function receiversFor (sockets: number): number {
 }
 
 /** Timed frames received since the last reset (all workers). */
-async function receivedSoFar (workers: RpcClient[]): Promise<number> {
-  const stats = await Promise.all(workers.map(async (w) => await w.call<{ received: number }>('stats')))
-  return stats.reduce((sum, s) => sum + s.received, 0)
-}
-
 /**
  * One timed run of the floor for a room shape. Leaves the workers with no connection open and targeted at
  * the floor's (closed) port: the caller targets them again (`target`) before the next server.
@@ -247,20 +243,8 @@ export async function runFloor (options: FloorOptions): Promise<FloorRun> {
     const report = answer
 
     const expected = report.syncs * viewers + report.chats * (viewers + 1)
-    const drainUntil = Date.now() + 3000
-    let got = await receivedSoFar(workers)
-    while (got < expected && Date.now() < drainUntil) {
-      await sleep(50)
-      got = await receivedSoFar(workers)
-    }
-    const collected = await Promise.all(workers.map(async (w) => await w.call<{ sync: HistogramJson, chat: HistogramJson }>('collect')))
-    const sync = new Histogram()
-    const chat = new Histogram()
-    for (const c of collected) {
-      sync.merge(c.sync)
-      chat.merge(c.chat)
-    }
-    const all = new Histogram().merge(sync).merge(chat)
+    await awaitDeliveries(workers, expected)
+    const { sync, chat, all } = await collectLatencies(workers)
     const perSec = all.count / seconds
     // CPU per delivery is CPU time over the metered window divided by deliveries. The window is the floor's whole
     // run, which lasts longer than `seconds` when a crowded machine leaves the floor behind its schedule; dividing

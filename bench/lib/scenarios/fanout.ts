@@ -9,6 +9,7 @@ import { startCpuProfile } from '../inspector.js'
 import { summarizeProfile, type CodeKind, type CpuProfile } from '../profile.js'
 import type { RoomShape } from '../options.js'
 import { CpuMeter, ROOT, rssBytes } from '../proc.js'
+import type { RpcClient } from '../rpc.js'
 import { generatorMeter, mb, sleep, usPerDelivery, type Context } from './context.js'
 
 export interface FanoutResult {
@@ -58,8 +59,35 @@ export async function populate (ctx: Context, shape: RoomShape, prefix: string):
 
 /** Timed frames received since the last reset; with `stale`, those of earlier runs too. */
 async function received (ctx: Context, stale = false): Promise<number> {
-  const stats = await Promise.all(ctx.workers.map(async (w) => await w.call<{ received: number, stale: number }>('stats')))
+  return await receivedBy(ctx.workers, stale)
+}
+
+/** Timed frames the workers received since their last reset; with `stale`, those of earlier runs too. */
+export async function receivedBy (workers: RpcClient[], stale = false): Promise<number> {
+  const stats = await Promise.all(workers.map(async (w) => await w.call<{ received: number, stale: number }>('stats')))
   return stats.reduce((sum, s) => sum + s.received + (stale ? s.stale : 0), 0)
+}
+
+/** Waits until the workers received `expected` timed frames, at most 3 s (a backlog drains). */
+export async function awaitDeliveries (workers: RpcClient[], expected: number): Promise<void> {
+  const drainUntil = Date.now() + 3000
+  let got = await receivedBy(workers)
+  while (got < expected && Date.now() < drainUntil) {
+    await sleep(20)
+    got = await receivedBy(workers)
+  }
+}
+
+/** The workers' latency histograms of the run: syncs, chats and both. */
+export async function collectLatencies (workers: RpcClient[]): Promise<{ sync: Histogram, chat: Histogram, all: Histogram }> {
+  const collected = await Promise.all(workers.map(async (w) => await w.call<{ sync: HistogramJson, chat: HistogramJson }>('collect')))
+  const sync = new Histogram()
+  const chat = new Histogram()
+  for (const c of collected) {
+    sync.merge(c.sync)
+    chat.merge(c.chat)
+  }
+  return { sync, chat, all: new Histogram().merge(sync).merge(chat) }
 }
 
 /** Waits until no timed frame has arrived for `quietMs` (a backlog of an overloaded step drains), at most `maxMs`. */
@@ -92,24 +120,12 @@ export async function measure (ctx: Context, shape: RoomShape, syncHz: number, c
   const expected = driven.syncs * shape.viewers + driven.chats * (shape.viewers + 1)
   // The meters run until everything sent has arrived (or 3 s passed): a server that fell behind spends CPU on
   // its backlog after the last send, and those deliveries are counted too.
-  const drainUntil = Date.now() + 3000
-  let got = await received(ctx)
-  while (got < expected && Date.now() < drainUntil) {
-    await sleep(20)
-    got = await received(ctx)
-  }
+  await awaitDeliveries(ctx.workers, expected)
   const serverCpuPct = serverCpu.stop()
   const generatorCpu = genCpu.map((m) => m.stop())
   const metered = serverCpu.seconds
   const profile = stopProfile === undefined ? undefined : saveProfile(ctx, shape, syncHz, await stopProfile() as CpuProfile)
-  const collected = await Promise.all(ctx.workers.map(async (w) => await w.call<{ sync: HistogramJson, chat: HistogramJson, received: number }>('collect')))
-  const sync = new Histogram()
-  const chat = new Histogram()
-  for (const c of collected) {
-    sync.merge(c.sync)
-    chat.merge(c.chat)
-  }
-  const all = new Histogram().merge(sync).merge(chat)
+  const { sync, chat, all } = await collectLatencies(ctx.workers)
   return {
     rooms: shape.rooms,
     viewers: shape.viewers,
