@@ -3,15 +3,15 @@
  * as <base>-roomsize.svg, <base>-idle-memory.svg and <base>-cluster-nodes.svg, each only when the run has
  * its data. No number in a chart that is not in the JSON beside it.
  */
-import type { TargetKind } from './clients.js'
 import type { ClusterFanoutResult, ClusterResults } from './cluster.js'
 import { formatNumber, lineChart, type ChartSeries } from './charts.js'
+import { TARGETS } from './options.js'
 import type { BenchResults } from './report.js'
 import { TARGET_LABELS } from './targets.js'
 
 export interface BenchChart { name: string, title: string, svg: string }
 
-const SERVERS: TargetKind[] = ['ours', 'bare', 'socketio', 'colyseus']
+const SERVERS = TARGETS
 const label = (value: number): string => formatNumber(value, value >= 10 ? 1 : 2)
 
 function when (results: BenchResults): string {

@@ -5,7 +5,7 @@
 import type { TargetKind } from './clients.js'
 import { renderCluster, type ClusterResults } from './cluster.js'
 import type { FloorBuild, FloorRun } from './floor.js'
-import type { Options } from './options.js'
+import { TARGETS, type Options } from './options.js'
 import type { FanoutResult, IdleCurveResult, IdleResult, JoinResult, JoinRunsResult, RestResult, RoomSizeResult, SaturationResult, SaturationStep } from './scenarios.js'
 import { TARGET_LABELS } from './targets.js'
 
@@ -67,7 +67,8 @@ export interface Check { target: string, value: string, met: boolean | null }
 type Getter = (t: TargetResults) => number | undefined
 type Better = 'higher' | 'lower'
 
-const KINDS: TargetKind[] = ['ours', 'bare', 'socketio', 'colyseus']
+/** Every server the bench can run, in the table's column order. */
+const KINDS = TARGETS
 const FLOOR_LABEL = 'kernel floor (C)'
 const BUSY = 85
 
